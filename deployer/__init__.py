@@ -1,0 +1,1 @@
+"""The internals of `deploy.py`: packaging, templates, stacks, and the commands."""

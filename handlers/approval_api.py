@@ -1,0 +1,111 @@
+"""Lambda behind API Gateway (HTTP API): the approval page.
+
+GET shows the release and a form and never decides: mail scanners open every link.
+Only the form's POST decides, once: the record is claimed with a conditional write first, so
+replays and concurrent duplicates find it decided, and only one decision reaches Step Functions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from release import pages
+from release.approval import (
+    InvalidDecision,
+    LinkState,
+    approval_key,
+    compute_link_state,
+    compute_rejection_cause,
+    compute_task_output,
+    is_well_formed,
+    parse_decision,
+)
+from release.exceptions import ApprovalNoLongerPending, ApprovalRejected, AwsTransientError
+from release.gateways.approvals import ApprovalStore
+from release.gateways.workflow import Workflow
+from release.observability import logger, tracer
+
+app = APIGatewayHttpResolver()
+FORM_LIMIT = 8192
+
+
+def _html(status: int, body: str) -> Response[str]:
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body,
+                    headers=dict(pages.SECURITY_HEADERS))
+
+
+def _store() -> ApprovalStore:
+    return ApprovalStore(os.environ["APPROVALS_TABLE"])
+
+
+def _closed_page(state: LinkState, record: Any) -> Response[str]:
+    if state is LinkState.DECIDED:
+        return _html(409, pages.already_decided(record))
+    if state is LinkState.EXPIRED:
+        return _html(410, pages.expired())
+    return _html(404, pages.unknown())
+
+
+@app.get("/approvals/<approval_id>")
+@tracer.capture_method
+def show(approval_id: str) -> Response[str]:
+    if not is_well_formed(approval_id):
+        return _html(404, pages.unknown())
+    record = _store().get(approval_key(approval_id))
+    state = compute_link_state(record, int(time.time()))
+    if state is not LinkState.PENDING or record is None:
+        return _closed_page(state, record)
+    return _html(200, pages.confirmation(record.summary))
+
+
+@app.post("/approvals/<approval_id>")
+@tracer.capture_method
+def decide(approval_id: str) -> Response[str]:
+    if not is_well_formed(approval_id):
+        return _html(404, pages.unknown())
+    key = approval_key(approval_id)
+    store = _store()
+    record = store.get(key)
+    now = int(time.time())
+    state = compute_link_state(record, now)
+    if state is not LinkState.PENDING or record is None:
+        return _closed_page(state, record)
+    body = app.current_event.decoded_body or ""
+    form = parse_qs(body[:FORM_LIMIT], keep_blank_values=True)
+    try:
+        decision = parse_decision(form, now, app.current_event.request_context.http.source_ip)
+    except InvalidDecision as exc:
+        return _html(400, pages.confirmation(record.summary, str(exc), _first(form, "name"), _first(form, "reason")))
+    if not store.claim(key, decision):  # another decision, or the deadline, won the race
+        current = store.get(key)
+        return _closed_page(compute_link_state(current, now), current)
+    try:
+        workflow = Workflow()
+        if decision.approved:
+            workflow.send_success(record.task_token, compute_task_output(decision))
+        else:
+            workflow.send_failure(record.task_token, ApprovalRejected.__name__, compute_rejection_cause(decision))
+    except ApprovalNoLongerPending:
+        return _html(410, pages.no_longer_pending())
+    except AwsTransientError:
+        store.release(key, decision)  # nothing reached the execution: let the approver try again
+        return _html(503, pages.try_again())
+    logger.info("Approval decided", extra={"approved": decision.approved, "by": decision.by,
+                                           "execution": record.execution_arn, "approvalKeyPrefix": key[:12]})
+    return _html(200, pages.decided(decision, record.summary))
+
+
+def _first(form: dict[str, list[str]], name: str) -> str:
+    return (form.get(name) or [""])[0][:1000]
+
+
+@logger.inject_lambda_context(log_event=False)  # the path holds the approval id: never log the event
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,25 @@
+"""Lambda: validate the release request and discover the live topology (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from release.config import parse_request
+from release.discovery import discover
+from release.gateways.ecs import Containers
+from release.gateways.elbv2 import LoadBalancing
+from release.observability import logger, tracer
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config = parse_request(event.get("request"))
+    topology = discover(config, LoadBalancing(), Containers())
+    logger.info("Topology discovered", extra={
+        "loadBalancer": topology["loadBalancerName"],
+        "blue": topology["blue"]["targetGroupName"], "green": topology["green"]["targetGroupName"],
+        "greenImages": topology["green"]["service"]["images"], "tagProblems": topology["tagProblems"]})
+    return {"config": config, "topology": topology}

@@ -1,0 +1,175 @@
+"""The release request: validated once, at the start, into a complete configuration.
+
+Every later state reads `$.config`, never the raw input, so defaults live in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict
+
+from .exceptions import InvalidInput
+
+MAX_WAIT_SECONDS = 7 * 24 * 3600  # CodePipeline's action limit: waiting longer is never useful
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,1023}$")
+_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
+
+
+class Action(StrEnum):
+    RELEASE = "release"
+    ROLLBACK = "rollback"
+
+
+class ProbeConfig(TypedDict):
+    path: str
+    expectedStatus: int
+    timeoutSeconds: int
+    baseUrl: str | None
+
+
+class HealthConfig(TypedDict):
+    deadlineSeconds: int
+    pollIntervalSeconds: int
+    maxPollIntervalSeconds: int
+    probe: ProbeConfig | None
+
+
+class ApprovalConfig(TypedDict):
+    required: bool
+    timeoutSeconds: int
+
+
+class ReleaseConfig(TypedDict):
+    action: str
+    loadBalancer: str
+    cluster: str
+    productionPort: int
+    testPort: int
+    health: HealthConfig
+    approval: ApprovalConfig
+    codePipelineJobId: str | None
+    description: str
+    expectedImage: NotRequired[str | None]
+
+
+def parse_request(raw: Any) -> ReleaseConfig:
+    """Validate a release request and fill in defaults; raise InvalidInput naming every problem."""
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise InvalidInput("The release request must be a JSON object, e.g. "
+                           '{"loadBalancer": "my-alb", "cluster": "my-cluster"}.')
+    known = {"action", "loadBalancer", "cluster", "productionPort", "testPort", "health", "approval",
+             "codePipelineJobId", "description", "expectedImage"}
+    for key in sorted(set(raw) - known):
+        problems.append(f"unknown field '{key}' (known fields: {', '.join(sorted(known))})")
+
+    action_raw = raw.get("action", Action.RELEASE.value)
+    if action_raw not in {a.value for a in Action}:
+        problems.append(f"'action' must be 'release' or 'rollback', got {action_raw!r}")
+        action = Action.RELEASE
+    else:
+        action = Action(action_raw)
+
+    load_balancer = _name(raw, "loadBalancer", problems, "the load balancer's name or ARN")
+    cluster = _name(raw, "cluster", problems, "the ECS cluster's name or ARN")
+    production_port = _int(raw, "productionPort", 80, 1, 65535, problems)
+    test_port = _int(raw, "testPort", 8080, 1, 65535, problems)
+    if production_port == test_port:
+        problems.append(f"'productionPort' and 'testPort' must differ (both are {production_port})")
+
+    health_raw = _object(raw, "health", problems)
+    health: HealthConfig = {
+        "deadlineSeconds": _int(health_raw, "deadlineSeconds", 600, 0, MAX_WAIT_SECONDS, problems, "health."),
+        "pollIntervalSeconds": _int(health_raw, "pollIntervalSeconds", 10, 0, 3600, problems, "health."),
+        "maxPollIntervalSeconds": _int(health_raw, "maxPollIntervalSeconds", 60, 0, 3600, problems, "health."),
+        "probe": _probe(health_raw, problems),
+    }
+    approval_raw = _object(raw, "approval", problems)
+    approval: ApprovalConfig = {
+        "required": _bool(approval_raw, "required", action is Action.RELEASE, problems, "approval."),
+        "timeoutSeconds": _int(approval_raw, "timeoutSeconds", 86400, 1, MAX_WAIT_SECONDS, problems,
+                               "approval."),
+    }
+    job_id = raw.get("codePipelineJobId")
+    if job_id is not None and not (isinstance(job_id, str) and re.fullmatch(r"[0-9a-fA-F-]{36}", job_id)):
+        problems.append("'codePipelineJobId' must be a CodePipeline job id (a UUID) or absent")
+    description = raw.get("description", "")
+    if not isinstance(description, str) or len(description) > 500:
+        problems.append("'description' must be a string of at most 500 characters")
+        description = ""
+    expected_image = raw.get("expectedImage")
+    if expected_image is not None and not (isinstance(expected_image, str) and 0 < len(expected_image) <= 1024):
+        problems.append("'expectedImage' must be an image reference or absent")
+
+    if problems:
+        raise InvalidInput("Invalid release request: " + "; ".join(problems) + ". Nothing was changed.")
+    return {
+        "action": action.value,
+        "loadBalancer": load_balancer,
+        "cluster": cluster,
+        "productionPort": production_port,
+        "testPort": test_port,
+        "health": health,
+        "approval": approval,
+        "codePipelineJobId": job_id,
+        "description": description,
+        "expectedImage": expected_image,
+    }
+
+
+def _object(raw: dict[str, Any], key: str, problems: list[str]) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"'{key}' must be an object")
+        return {}
+    return value
+
+
+def _name(raw: dict[str, Any], key: str, problems: list[str], what: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not _NAME.match(value):
+        problems.append(f"'{key}' is required: {what}")
+        return ""
+    return value
+
+
+def _int(raw: dict[str, Any], key: str, default: int, low: int, high: int, problems: list[str],
+         prefix: str = "") -> int:
+    value = raw.get(key, default)
+    # bool is an int subclass in Python; JSON true is never a port or a duration.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.append(f"'{prefix}{key}' must be a whole number from {low} to {high}, got {value!r}")
+        return default
+    return value
+
+
+def _bool(raw: dict[str, Any], key: str, default: bool, problems: list[str], prefix: str = "") -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        problems.append(f"'{prefix}{key}' must be true or false, got {value!r}")
+        return default
+    return value
+
+
+def _probe(health_raw: dict[str, Any], problems: list[str]) -> ProbeConfig | None:
+    raw = health_raw.get("probe")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("'health.probe' must be an object such as {\"path\": \"/health\"} or absent")
+        return None
+    path = raw.get("path", "/")
+    if not isinstance(path, str) or not _PATH.match(path):
+        problems.append(f"'health.probe.path' must start with '/' and contain no spaces, got {path!r}")
+    base_url = raw.get("baseUrl")
+    if base_url is not None and not (isinstance(base_url, str) and re.match(r"^https?://[^\s/]+$", base_url)):
+        problems.append("'health.probe.baseUrl' must look like http://host:port (no path) or be absent")
+    return {
+        "path": path if isinstance(path, str) else "/",
+        "expectedStatus": _int(raw, "expectedStatus", 200, 100, 599, problems, "health.probe."),
+        "timeoutSeconds": _int(raw, "timeoutSeconds", 5, 1, 60, problems, "health.probe."),
+        "baseUrl": base_url,
+    }

@@ -1,0 +1,22 @@
+"""Reading the live topology: gateways observe, the pure `topology` module decides."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .config import ReleaseConfig
+from .gateways.ecs import Containers
+from .gateways.elbv2 import LoadBalancing
+from .topology import Topology, compute_topology, single_target
+
+
+def discover(config: ReleaseConfig, load_balancing: LoadBalancing, containers: Containers) -> Topology:
+    """Read-only. Any AWS error is raised with its cause; nothing is ever assumed from an error."""
+    load_balancer = load_balancing.load_balancer(config["loadBalancer"])
+    production = load_balancing.listener(load_balancer.arn, config["productionPort"], "production")
+    test = load_balancing.listener(load_balancer.arn, config["testPort"], "test")
+    pair = {single_target(production), single_target(test)}
+    groups = load_balancing.target_groups(pair)
+    services = [replace(s, images=containers.images(s.task_definition))
+                for s in containers.services_in(config["cluster"]) if s.target_group_arns & pair]
+    return compute_topology(load_balancer, production, test, groups, services, config.get("expectedImage"))

@@ -1,0 +1,94 @@
+"""Amazon DynamoDB: pending approvals, keyed by a hash of the approval id in the link.
+
+The table holds the task token; the link holds only a random id. Storing the id's hash means
+that reading the table is not enough to build a working link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .. import aws
+from ..approval import ApprovalRecord, ApprovalStatus, Decision
+
+
+class ApprovalStore:
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self._table = table_name
+        self._client = client or aws.client("dynamodb")
+
+    def create(self, record: ApprovalRecord) -> None:
+        item = {
+            "approvalKey": {"S": record.key},
+            "taskToken": {"S": record.task_token},
+            "executionArn": {"S": record.execution_arn},
+            "summary": {"S": record.summary_json},
+            "status": {"S": record.status.value},
+            "createdAt": {"N": str(record.created_at)},
+            "expiresAt": {"N": str(record.expires_at)},
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item,
+                                  ConditionExpression="attribute_not_exists(approvalKey)")
+        except (ClientError, BotoCoreError) as exc:
+            raise aws.translate(exc, "dynamodb:PutItem") from exc
+
+    def get(self, key: str) -> ApprovalRecord | None:
+        try:
+            item = self._client.get_item(TableName=self._table, Key={"approvalKey": {"S": key}},
+                                         ConsistentRead=True).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise aws.translate(exc, "dynamodb:GetItem") from exc
+        if not item:
+            return None
+        decision = None
+        if "decision" in item:
+            decision = Decision(approved=item["decision"]["S"] == "approve", by=item["decidedBy"]["S"],
+                                reason=item.get("reason", {}).get("S", ""),
+                                at=int(item["decidedAt"]["N"]), source_ip=item.get("sourceIp", {}).get("S", ""))
+        return ApprovalRecord(
+            key=key, task_token=item["taskToken"]["S"], execution_arn=item["executionArn"]["S"],
+            summary_json=item["summary"]["S"], status=ApprovalStatus(item["status"]["S"]),
+            created_at=int(item["createdAt"]["N"]), expires_at=int(item["expiresAt"]["N"]), decision=decision)
+
+    def claim(self, key: str, decision: Decision) -> bool:
+        """Record the decision if the approval is still pending and unexpired; False if another won."""
+        try:
+            self._client.update_item(
+                TableName=self._table, Key={"approvalKey": {"S": key}},
+                UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at, "
+                                 "reason = :reason, sourceIp = :ip",
+                ConditionExpression="#s = :pending AND expiresAt > :at",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":decided": {"S": ApprovalStatus.DECIDED.value}, ":pending": {"S": ApprovalStatus.PENDING.value},
+                    ":d": {"S": "approve" if decision.approved else "reject"}, ":by": {"S": decision.by},
+                    ":at": {"N": str(decision.at)}, ":reason": {"S": decision.reason},
+                    ":ip": {"S": decision.source_ip},
+                })
+        except ClientError as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
+        return True
+
+    def release(self, key: str, decision: Decision) -> None:
+        """Undo our own claim (the decision could not be delivered), so the approver can try again."""
+        try:
+            self._client.update_item(
+                TableName=self._table, Key={"approvalKey": {"S": key}},
+                UpdateExpression="SET #s = :pending REMOVE decision, decidedBy, decidedAt, reason, sourceIp",
+                ConditionExpression="#s = :decided AND decidedAt = :at AND decidedBy = :by",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":pending": {"S": ApprovalStatus.PENDING.value},
+                                           ":decided": {"S": ApprovalStatus.DECIDED.value},
+                                           ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}})
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise aws.translate(exc, "dynamodb:UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise aws.translate(exc, "dynamodb:UpdateItem") from exc

@@ -1,0 +1,28 @@
+"""An HTTP probe through the test listener: the same path users will take once green is live."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from .. import observed
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect is an answer to report, not something to follow
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def probe(url: str, timeout_seconds: int) -> observed.ProbeResult:
+    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "ecs-bluegreen-release/health"})
+    try:
+        with _OPENER.open(request, timeout=timeout_seconds) as response:
+            return observed.ProbeResult(url, response.status)
+    except urllib.error.HTTPError as exc:
+        return observed.ProbeResult(url, exc.code)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return observed.ProbeResult(url, None, str(reason)[:200])

@@ -1,0 +1,95 @@
+"""Pure health decisions: is a side fit to take production traffic, and how long to wait if not."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TypedDict
+
+from . import observed
+from .config import HealthConfig
+
+
+class Check(StrEnum):
+    SERVICE_STEADY = "service-steady"
+    TARGETS_HEALTHY = "targets-healthy"
+    HTTP_PROBE = "http-probe"
+
+
+class CheckResult(TypedDict):
+    check: str
+    ok: bool
+    detail: str
+
+
+class HealthReport(TypedDict):
+    healthy: bool
+    checks: list[CheckResult]
+
+
+def evaluate_service(service: observed.Service) -> CheckResult:
+    """Steady state: one PRIMARY deployment, completed, running == desired > 0."""
+    primary = [d for d in service.deployments if d.status == "PRIMARY"]
+    others = [d for d in service.deployments if d.status != "PRIMARY"]
+    problems = []
+    if service.desired <= 0:
+        problems.append(f"desired count is {service.desired}")
+    if service.running != service.desired:
+        problems.append(f"{service.running} of {service.desired} tasks running")
+    if len(primary) != 1:
+        problems.append(f"{len(primary)} primary deployments")
+    elif primary[0].rollout_state not in (None, "COMPLETED"):
+        problems.append(f"deployment rollout is {primary[0].rollout_state}")
+    elif primary[0].task_definition != service.task_definition:
+        problems.append("primary deployment is not on the service's task definition")
+    if others:
+        problems.append(f"{len(others)} older deployment(s) still draining")
+    ok = not problems
+    detail = (f"{service.name}: {service.running}/{service.desired} running, steady" if ok
+              else f"{service.name}: " + "; ".join(problems))
+    return {"check": Check.SERVICE_STEADY.value, "ok": ok, "detail": detail}
+
+
+def evaluate_targets(target_group_name: str, targets: Sequence[observed.TargetHealth]) -> CheckResult:
+    """At least one registered target, and every registered target healthy."""
+    if not targets:
+        return {"check": Check.TARGETS_HEALTHY.value, "ok": False,
+                "detail": f"{target_group_name}: no targets registered"}
+    bad = [t for t in targets if t.state != "healthy"]
+    if bad:
+        listed = ", ".join(
+            f"{t.target_id}:{t.port} {t.state}" + (f" ({t.reason})" if t.reason else "") for t in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        return {"check": Check.TARGETS_HEALTHY.value, "ok": False,
+                "detail": f"{target_group_name}: {len(bad)} of {len(targets)} targets not healthy: {listed}{more}"}
+    return {"check": Check.TARGETS_HEALTHY.value, "ok": True,
+            "detail": f"{target_group_name}: {len(targets)} of {len(targets)} targets healthy"}
+
+
+def evaluate_probe(result: observed.ProbeResult, expected_status: int) -> CheckResult:
+    ok = result.status == expected_status
+    got = f"HTTP {result.status}" if result.status is not None else f"no response ({result.error})"
+    return {"check": Check.HTTP_PROBE.value, "ok": ok,
+            "detail": f"GET {result.url}: {got}, expected {expected_status}"}
+
+
+def compute_report(checks: Sequence[CheckResult]) -> HealthReport:
+    return {"healthy": all(c["ok"] for c in checks) and bool(checks), "checks": list(checks)}
+
+
+def compute_wait_seconds(attempt: int, elapsed_seconds: float, policy: HealthConfig) -> int | None:
+    """Seconds to wait before the next check (exponential backoff), or None when the deadline has passed.
+
+    The last wait is shortened so that one final check happens at the deadline.
+    """
+    remaining = policy["deadlineSeconds"] - elapsed_seconds
+    if remaining <= 0:
+        return None
+    backoff = policy["pollIntervalSeconds"] * (2 ** min(attempt, 16))
+    return int(min(backoff, policy["maxPollIntervalSeconds"], math.ceil(remaining)))
+
+
+def describe_failure(report: HealthReport) -> str:
+    failing = [c["detail"] for c in report["checks"] if not c["ok"]]
+    return "; ".join(failing) or "no health checks ran"

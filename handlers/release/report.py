@@ -1,0 +1,112 @@
+"""Pure outcome logic: what happened to a release, in words for operators and as a JSON report."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any, TypedDict
+
+from .exceptions import ApprovalRejected, ApprovalTimedOut
+
+
+class Status(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REJECTED = "REJECTED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+class Step(StrEnum):
+    DISCOVER = "discover"
+    HEALTH = "health"
+    APPROVAL = "approval"
+    SWAP = "swap"
+
+
+class Outcome(TypedDict):
+    status: str
+    error: str | None
+    failedStep: str | None
+    subject: str
+    message: str
+    report: dict[str, Any]
+
+
+_STEP_WORDS = {Step.DISCOVER: "while discovering the topology", Step.HEALTH: "while checking green's health",
+               Step.APPROVAL: "while waiting for approval", Step.SWAP: "while swapping traffic"}
+
+
+def error_message(error: dict[str, Any] | None) -> str:
+    """The human part of an ASL error's Cause (Lambda wraps it in JSON with a stack trace we drop)."""
+    if not error:
+        return ""
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        return str(cause)
+    if isinstance(parsed, dict):
+        if "errorMessage" in parsed:
+            return str(parsed["errorMessage"])
+        if "rejectedBy" in parsed:
+            reason = f": {parsed.get('reason')}" if parsed.get("reason") else ""
+            return f"rejected by {parsed['rejectedBy']}{reason}"
+    return str(cause)
+
+
+def compute_outcome(state: dict[str, Any], failed_step: str | None,
+                    production_now: dict[str, Any] | None) -> Outcome:
+    """Classify the release and word it. `production_now` is where the production listener points now."""
+    config = state.get("config") or {}
+    action = config.get("action") or state.get("action") or "release"
+    noun = "Rollback" if action == "rollback" else "Release"
+    topology = state.get("topology") or {}
+    green = (topology.get("green") or {}).get("service") or {}
+    target = f"{green.get('serviceName', 'green')} ({', '.join(green.get('images', [])) or 'unknown image'})"
+    lb = topology.get("loadBalancerName") or config.get("loadBalancer") or state.get("loadBalancer") or "?"
+    error = state.get("error")
+    error_name = (error or {}).get("Error")
+    detail = error_message(error)
+
+    if failed_step is None and not error:
+        status, error_name = Status.SUCCEEDED, None
+        approval = state.get("approval") or {}
+        by = f", approved by {approval['approvedBy']}" if approval.get("approvedBy") else ""
+        message = f"{noun} succeeded on {lb}: production now serves {target}{by}."
+        subject = f"{noun} succeeded: {target}"
+    elif failed_step == Step.APPROVAL and error_name == "States.Timeout":
+        status, error_name = Status.TIMED_OUT, ApprovalTimedOut.__name__
+        message = f"{noun} of {target} on {lb} was not approved in time. Production is unchanged."
+        subject = f"{noun} not approved in time: {target}"
+    elif error_name == ApprovalRejected.__name__:
+        status = Status.REJECTED
+        message = f"{noun} of {target} on {lb} was {detail or 'rejected'}. Production is unchanged."
+        subject = f"{noun} rejected: {target}"
+    else:
+        status = Status.FAILED
+        where = _STEP_WORDS.get(Step(failed_step), "") if failed_step in Step._value2member_map_ else ""
+        unchanged = " Production is unchanged." if failed_step != Step.SWAP else ""
+        message = f"{noun} of {target} on {lb} failed {where} with {error_name}: {detail}{unchanged}".strip()
+        subject = f"{noun} failed ({error_name}): {target}"
+    if production_now:
+        message += (f" The production listener now forwards to {production_now.get('targetGroupName')}"
+                    f" ({', '.join(production_now.get('images', [])) or 'unknown image'}).")
+    report = {
+        "status": status.value,
+        "action": action,
+        "loadBalancer": lb,
+        "error": error_name,
+        "failedStep": failed_step,
+        "message": message,
+        "production": production_now,
+        "health": state.get("health", {}).get("report") if isinstance(state.get("health"), dict) else None,
+        "approval": state.get("approval"),
+        "swap": state.get("swap"),
+        "tagProblems": topology.get("tagProblems", []),
+    }
+    return {"status": status.value, "error": error_name, "failedStep": failed_step, "subject": subject,
+            "message": message, "report": report}
+
+
+def compose_notification(outcome: Outcome) -> str:
+    return outcome["message"] + "\n\nRelease report:\n" + json.dumps(outcome["report"], indent=2, default=str)

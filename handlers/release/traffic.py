@@ -1,0 +1,56 @@
+"""Moving production traffic: the checked swap, executed and verified."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from .exceptions import GreenUnhealthy
+from .gateways.ecs import Containers
+from .gateways.elbv2 import LoadBalancing
+from .health import evaluate_targets
+from .observability import logger
+from .swap import SwapDecision, compute_swapped, plan_swap, verify_swap
+from .topology import PRODUCTION_TAG, Topology, single_target
+
+
+class SwapResult(TypedDict):
+    decision: str
+    topology: Topology
+
+
+def reconcile_swap(topology: Topology, load_balancing: LoadBalancing, containers: Containers) -> SwapResult:
+    """Bring the listeners and tags to 'green is production'; re-reads everything right before acting."""
+    production_now = load_balancing.listener_by_arn(topology["production"]["arn"])
+    test_now = load_balancing.listener_by_arn(topology["test"]["arn"])
+    green = topology["green"]
+    green_now = containers.service(green["service"]["clusterArn"], green["service"]["serviceArn"])
+    plan = plan_swap(topology, production_now, test_now, green_now.task_definition)
+    if plan.decision is SwapDecision.SWAP:
+        # Approval may have taken hours: never move users onto targets that are unhealthy now.
+        targets = evaluate_targets(green["targetGroupName"], load_balancing.target_health(green["targetGroupArn"]))
+        if not targets["ok"]:
+            raise GreenUnhealthy(f"Green became unhealthy while waiting: {targets['detail']}. Nothing was changed.")
+    logger.info("Swap planned", extra={"decision": plan.decision.value,
+                                       "changes": [c.port for c in plan.listener_changes]})
+    for change in plan.listener_changes:
+        load_balancing.set_default_actions(change.listener_arn, change.actions)
+        logger.info("Listener moved", extra={"port": change.port, "targetGroupArn": change.target_group_arn})
+    for arn, value in plan.production_tags.items():
+        load_balancing.tag(arn, PRODUCTION_TAG, value)
+    verify_swap(plan,
+                load_balancing.listener_by_arn(topology["production"]["arn"]),
+                load_balancing.listener_by_arn(topology["test"]["arn"]),
+                load_balancing.tags(plan.production_tags),
+                topology)
+    return {"decision": plan.decision.value, "topology": compute_swapped(topology)}
+
+
+def production_side(topology: Topology, load_balancing: LoadBalancing) -> dict[str, Any]:
+    """Where the production listener points right now, named by the side it belongs to."""
+    arn = single_target(load_balancing.listener_by_arn(topology["production"]["arn"]))
+    for side in (topology["blue"], topology["green"]):
+        if side["targetGroupArn"] == arn:
+            return {"targetGroupArn": arn, "targetGroupName": side["targetGroupName"],
+                    "serviceName": side["service"]["serviceName"], "images": side["service"]["images"]}
+    return {"targetGroupArn": arn, "targetGroupName": arn.split("/")[-2] if "/" in arn else arn,
+            "serviceName": None, "images": []}

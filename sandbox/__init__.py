@@ -1,0 +1,1 @@
+"""The embedded local AWS: moto plus the pieces moto lacks, filled in here and never in the product."""

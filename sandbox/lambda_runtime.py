@@ -1,0 +1,114 @@
+"""Running Lambda functions without Docker: moto's `_invoke_lambda` replaced by a local runtime.
+
+The function's own deployed zip is unpacked and its handler runs with the function's environment
+variables. Errors come back as Lambda reports them ({"errorType", "errorMessage"} with
+FunctionError set), so the state machine's Retry/Catch see the exception's class name.
+
+In-process mode (tests) costs ~milliseconds per call but does not enforce the timeout and shares
+one interpreter, so invocations are serialised and every function must come from the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+import threading
+import traceback
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+
+_lock = threading.RLock()
+_code_root = Path(tempfile.gettempdir()) / "ecs-bluegreen-lambda-code"
+_active_code: str | None = None
+_installed = False
+INVOCATIONS: list[dict[str, Any]] = []  # function name, duration, error type: for tests and benchmarks
+
+
+@dataclass
+class LocalContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_seconds * 1000
+
+
+def unpack(code_bytes: bytes) -> Path:
+    """Unpack a deployment package once per content hash."""
+    digest = hashlib.sha256(code_bytes).hexdigest()[:16]
+    target = _code_root / digest
+    if not target.exists():
+        staging = Path(tempfile.mkdtemp(dir=_code_root.parent if _code_root.exists() else None))
+        with zipfile.ZipFile(io.BytesIO(code_bytes)) as archive:
+            archive.extractall(staging)
+        _code_root.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(target)
+        except OSError:  # another process unpacked it first
+            pass
+    return target
+
+
+def _run_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
+    global _active_code
+    import time
+
+    code_dir = str(unpack(function.code_bytes))
+    with _lock:
+        if _active_code is None:
+            sys.path.insert(0, code_dir)
+            _active_code = code_dir
+        module_name, handler_name = function.handler.rsplit(".", 1)
+        saved = dict(os.environ)
+        os.environ.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
+        started = time.perf_counter()
+        error_type = None
+        try:
+            handler = getattr(import_module(module_name), handler_name)
+            payload = event if not isinstance(event, str) else json.loads(event or "{}")
+            context = LocalContext(function.function_name, function.function_arn, int(function.memory_size),
+                                   int(function.timeout))
+            result = json.dumps(handler(payload, context))
+            errored = False
+        except Exception as exc:  # noqa: BLE001 - every error is reported the way Lambda reports it
+            error_type = type(exc).__name__
+            result = json.dumps({"errorType": error_type, "errorMessage": str(exc),
+                                 "stackTrace": traceback.format_exception(exc)[-5:]})
+            errored = True
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            INVOCATIONS.append({"function": function.function_name, "error": error_type,
+                                "seconds": time.perf_counter() - started})
+    return result, errored, ""
+
+
+def install_in_process() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+
+        def invoke(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+            return _run_in_process(self, event)
+
+        LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+        _installed = True
