@@ -33,6 +33,14 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
+@pytest.fixture(autouse=True)
+def _environment() -> Iterator[None]:
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def mocked() -> Iterator[None]:
     moto_ext.install()

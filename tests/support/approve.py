@@ -31,14 +31,9 @@ def approval_link(world: World) -> tuple[dict[str, Any], str]:
 def request(world: World, approval_id: str, method: str = "GET", form: dict[str, str] | None = None,
             source_ip: str = "198.51.100.7") -> dict[str, Any]:
     """Call the approval endpoint's handler with the function's environment, as API Gateway would."""
-    saved = dict(os.environ)
-    os.environ.update(world.environment())
-    try:
-        response: dict[str, Any] = approval_api.handler(
-            http_event(method, f"/approvals/{approval_id}", form, source_ip), Ctx())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    os.environ.update(world.environment())  # restored after each test by conftest
+    response: dict[str, Any] = approval_api.handler(http_event(method, f"/approvals/{approval_id}", form, source_ip),
+                                                    Ctx())
     return response
 
 
