@@ -10,6 +10,7 @@ one interpreter, so invocations are serialised and every function must come from
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -60,10 +61,8 @@ def unpack(code_bytes: bytes) -> Path:
         with zipfile.ZipFile(io.BytesIO(code_bytes)) as archive:
             archive.extractall(staging)
         _code_root.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(OSError):  # another process unpacked it first
             staging.rename(target)
-        except OSError:  # another process unpacked it first
-            pass
     return target
 
 
@@ -76,7 +75,7 @@ def _run_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, st
         if _active_code is None:
             sys.path.insert(0, code_dir)
             _active_code = code_dir
-        module_name, handler_name = function.handler.rsplit(".", 1)
+        module_name, handler_name = str(function.handler).rsplit(".", 1)
         saved = dict(os.environ)
         os.environ.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
         started = time.perf_counter()

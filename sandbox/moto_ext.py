@@ -108,5 +108,5 @@ def _put_job_failure_result(self: CodePipelineResponse) -> str:
 
 def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
     self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
-                                                cause=self._get_param("cause"))
+                                                cause=self._get_param("cause"))  # type: ignore[call-arg]
     return EmptyResult()

@@ -84,7 +84,7 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
         subject = f"{noun} rejected: {target}"
     else:
         status = Status.FAILED
-        where = _STEP_WORDS.get(Step(failed_step), "") if failed_step in Step._value2member_map_ else ""
+        where = next((words for step, words in _STEP_WORDS.items() if step.value == failed_step), "")
         unchanged = " Production is unchanged." if failed_step != Step.SWAP else ""
         message = f"{noun} of {target} on {lb} failed {where} with {error_name}: {detail}{unchanged}".strip()
         subject = f"{noun} failed ({error_name}): {target}"

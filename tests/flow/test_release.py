@@ -272,7 +272,7 @@ def fail_modify_listener(listener_arn: str, times: int) -> dict[str, int]:
     original = ELBv2Backend.modify_listener
     state = {"raised": 0, "calls": 0}
 
-    def modify_listener(self: ELBv2Backend, arn: str, *args: object, **kwargs: object) -> object:
+    def modify_listener(self: ELBv2Backend, arn: str, *args: Any, **kwargs: Any) -> Any:
         if arn == listener_arn and state["raised"] < times:
             state["raised"] += 1
             raise ServiceUnavailable()

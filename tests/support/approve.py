@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import approval_api
-
 from tests.support.world import World, http_event
 
 LINK = re.compile(r"(https://\S+/approvals/([A-Za-z0-9_-]+))")

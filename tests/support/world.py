@@ -36,7 +36,7 @@ class World:
 
     def client(self, name: str) -> Any:
         if name not in self.clients:
-            self.clients[name] = boto3.client(name, region_name=REGION)
+            self.clients[name] = boto3.client(name, region_name=REGION)  # type: ignore[call-overload]
         return self.clients[name]
 
     # ---- building -------------------------------------------------------------------------
@@ -173,7 +173,7 @@ class World:
     def listener_target(self, port: int) -> str:
         actions = self.client("elbv2").describe_listeners(ListenerArns=[self.ids[f"listener{port}"]])[
             "Listeners"][0]["DefaultActions"]
-        forward = [a for a in actions if a["Type"] == "forward"][0]
+        forward = next(a for a in actions if a["Type"] == "forward")
         groups = (forward.get("ForwardConfig") or {}).get("TargetGroups")
         return str(groups[0]["TargetGroupArn"] if groups and len(groups) == 1 else forward["TargetGroupArn"])
 

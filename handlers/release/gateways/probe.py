@@ -17,7 +17,10 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def probe(url: str, timeout_seconds: int) -> observed.ProbeResult:
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "ecs-bluegreen-release/health"})
+    if not url.startswith(("http://", "https://")):
+        return observed.ProbeResult(url, None, "only http:// and https:// URLs are probed")
+    headers = {"User-Agent": "ecs-bluegreen-release/health"}
+    request = urllib.request.Request(url, method="GET", headers=headers)  # noqa: S310 - scheme checked above
     try:
         with _OPENER.open(request, timeout=timeout_seconds) as response:
             return observed.ProbeResult(url, response.status)

@@ -1,0 +1,1 @@
+"""The release engine's domain package: pure decisions, thin gateways, and their errors."""

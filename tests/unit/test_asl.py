@@ -1,0 +1,92 @@
+"""The state machine definition: valid ASL, error names that exist, safe retry and wait settings."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from statelint.linter import Linter
+
+from deployer import definition
+from release import exceptions
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_FILES = sorted((ROOT / "statemachines").glob("*.asl.json"))
+ERROR_CLASSES = {name for name, value in inspect.getmembers(exceptions, inspect.isclass)
+                 if issubclass(value, Exception)}
+TRANSIENT_LAMBDA = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                    "Lambda.TooManyRequestsException"}
+
+
+def states(asl: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in asl["States"].items():
+        yield name, state
+        for branch in state.get("Branches", []) + ([state["Iterator"]] if "Iterator" in state else []):
+            yield from states(branch)
+
+
+@pytest.fixture(params=ASL_FILES, ids=lambda p: p.name)
+def asl(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return definition.load(request.param)
+
+
+def test_there_is_a_definition() -> None:
+    assert ASL_FILES
+
+
+def test_statelint_finds_no_problem(asl: dict[str, Any]) -> None:
+    assert Linter.validate(asl) == []
+
+
+def test_every_error_name_is_an_exception_class_or_a_service_error(asl: dict[str, Any]) -> None:
+    for name, state in states(asl):
+        names = [n for rule in state.get("Retry", []) + state.get("Catch", []) for n in rule["ErrorEquals"]]
+        if state["Type"] == "Fail" and "Error" in state:
+            names.append(state["Error"])
+        for error in names:
+            assert error.startswith(("States.", "Lambda.")) or error in ERROR_CLASSES, f"{name}: {error}"
+
+
+def test_domain_errors_are_never_retried(asl: dict[str, Any]) -> None:
+    for name, state in states(asl):
+        for rule in state.get("Retry", []):
+            assert set(rule["ErrorEquals"]) <= TRANSIENT_LAMBDA | {"AwsTransientError"}, name
+            assert rule["BackoffRate"] > 1 and rule["MaxAttempts"] <= 6, name
+
+
+def test_every_task_is_caught_and_every_failure_reaches_notify(asl: dict[str, Any]) -> None:
+    for name, state in states(asl):
+        if state["Type"] == "Task":
+            assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), name
+    notify = "Notify the operators"
+    for name, state in asl["States"].items():
+        if state["Type"] == "Pass" and "failedStep" in state.get("ResultPath", ""):
+            assert state["Next"] == notify, name
+
+
+def test_callback_tasks_time_out_and_keep_their_input(asl: dict[str, Any]) -> None:
+    for name, state in states(asl):
+        if state.get("Resource", "").endswith(".waitForTaskToken"):
+            assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, name
+            assert state["ResultPath"].startswith("$."), name
+            caught = {e for c in state["Catch"] for e in c["ErrorEquals"]}
+            assert caught & {"States.Timeout", "States.ALL"}, name
+
+
+def test_placeholders_are_exactly_the_functions_and_the_partition() -> None:
+    text = definition.RELEASE_ASL.read_text()
+    assert definition.placeholders(text) == set(definition.FUNCTIONS) | {"Partition"}
+    assert "arn:aws:" not in text  # partition-aware: no hard-coded ARNs
+
+
+def test_readme_diagram_shows_every_state() -> None:
+    readme = (ROOT / "README.md").read_text()
+    diagram = re.search(r"```mermaid\n(.*?)```", readme, re.S)
+    assert diagram, "README.md has no mermaid diagram"
+    for path in ASL_FILES:
+        for name, _ in states(definition.load(path)):
+            assert name in diagram.group(1), f"state {name!r} is missing from the README diagram"
