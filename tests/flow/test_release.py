@@ -297,3 +297,24 @@ def _undo_patches() -> Iterator[None]:
     yield
     while _PATCHES:
         _PATCHES.pop().stop()
+
+
+def test_tags_that_contradict_the_listeners_are_repaired_by_the_swap(world: World) -> None:
+    elb = world.client("elbv2")
+    for code in ("Code1", "Code2"):  # both claim production
+        elb.add_tags(ResourceArns=[world.ids[code]], Tags=[{"Key": "IsProduction", "Value": "true"}])
+    described = world.wait(world.start(world.request(approval={"required": False})))
+    assert described["status"] == "SUCCEEDED"
+    output = json.loads(described["output"])
+    assert any("shop-code2: IsProduction is 'true', listeners say 'false'" in p
+               for p in output["outcome"]["report"]["tagProblems"])
+    assert world.production_tags() == {"Code1": "false", "Code2": "true"}
+
+
+def test_weighted_production_listener_is_refused_before_anything_changes(world: World) -> None:
+    world.client("elbv2").modify_listener(ListenerArn=world.ids["listener80"], DefaultActions=[
+        {"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": world.ids["Code1"], "Weight": 90}, {"TargetGroupArn": world.ids["Code2"], "Weight": 10}]}}])
+    described = world.wait(world.start(world.request()))
+    assert _fail_reason(described)[0] == "TrafficSplitInProgress"
+    assert world.messages("approvals") == []
