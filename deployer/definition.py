@@ -24,6 +24,20 @@ FUNCTIONS = {
 }
 
 
+# Service integrations, partition-aware (CloudFormation fills these from AWS::Partition).
+INTEGRATIONS = {
+    "LambdaInvoke": "arn:{partition}:states:::lambda:invoke",
+    "LambdaInvokeWaitForTaskToken": "arn:{partition}:states:::lambda:invoke.waitForTaskToken",
+}
+
+
+def substitutions(function_arns: dict[str, str], partition: str = "aws") -> dict[str, str]:
+    """Every placeholder's value, given the ARN of each function by handler module name."""
+    values = {name: template.format(partition=partition) for name, template in INTEGRATIONS.items()}
+    values.update({placeholder: function_arns[module] for placeholder, module in FUNCTIONS.items()})
+    return values
+
+
 def placeholders(text: str) -> set[str]:
     return set(_PLACEHOLDER.findall(text))
 

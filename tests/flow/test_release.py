@@ -314,7 +314,8 @@ def test_tags_that_contradict_the_listeners_are_repaired_by_the_swap(world: Worl
 def test_weighted_production_listener_is_refused_before_anything_changes(world: World) -> None:
     world.client("elbv2").modify_listener(ListenerArn=world.ids["listener80"], DefaultActions=[
         {"Type": "forward", "ForwardConfig": {"TargetGroups": [
-            {"TargetGroupArn": world.ids["Code1"], "Weight": 90}, {"TargetGroupArn": world.ids["Code2"], "Weight": 10}]}}])
+            {"TargetGroupArn": world.ids["Code1"], "Weight": 90},
+            {"TargetGroupArn": world.ids["Code2"], "Weight": 10}]}}])
     described = world.wait(world.start(world.request()))
     assert _fail_reason(described)[0] == "TrafficSplitInProgress"
     assert world.messages("approvals") == []

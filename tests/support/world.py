@@ -111,14 +111,12 @@ class World:
                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
         role = iam.create_role(RoleName="shop-release", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         code = package.build_zip()
-        substitutions = {"Partition": "aws"}
-        for placeholder, module in {**definition.FUNCTIONS, "ApprovalApiFunctionArn": "approval_api"}.items():
+        for module in [*definition.FUNCTIONS.values(), "approval_api"]:
             arn = lam.create_function(FunctionName=f"shop-{module.replace('_', '-')}", Runtime="python3.12",
                                       Role=role, Handler=f"{module}.handler", Code={"ZipFile": code}, Timeout=60,
                                       Environment={"Variables": self.environment()})["FunctionArn"]
-            substitutions[placeholder] = arn
             self.ids[module] = arn
-        asl = definition.render(definition.RELEASE_ASL.read_text(), substitutions)
+        asl = definition.render(definition.RELEASE_ASL.read_text(), definition.substitutions(self.ids))
         self.ids["stateMachine"] = sfn.create_state_machine(
             name="shop-release", definition=asl, roleArn=role)["stateMachineArn"]
 

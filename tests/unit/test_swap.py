@@ -40,7 +40,7 @@ def test_verification_reads_back_routing_and_tags() -> None:
     plan = plan_swap(TOPOLOGY, listener(80, forward(BLUE)), listener(8080, forward(GREEN)), "td-green:2")
     good_tags = {GREEN: {"IsProduction": "true"}, BLUE: {"IsProduction": "false"}}
     verify_swap(plan, listener(80, forward(GREEN)), listener(8080, forward(BLUE)), good_tags, TOPOLOGY)
-    with pytest.raises(e.SwapVerificationFailed, match="port 8080 forwards to .*green.*, expected .*blue"):
+    with pytest.raises(e.SwapVerificationFailed, match=r"port 8080 forwards to .*green.*, expected .*blue"):
         verify_swap(plan, listener(80, forward(GREEN)), listener(8080, forward(GREEN)), good_tags, TOPOLOGY)
     with pytest.raises(e.SwapVerificationFailed, match="IsProduction='false', expected 'true'"):
         verify_swap(plan, listener(80, forward(GREEN)), listener(8080, forward(BLUE)),

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from release import exceptions as e
-from release.topology import compute_forward_actions, compute_topology, single_target
+from release import observed
+from release.topology import Topology, compute_forward_actions, compute_topology, single_target
 from tests.unit.helpers import BLUE, GREEN, GROUPS, LB, OTHER, SERVICES, forward, group, listener, service, weighted
 
 
-def topology(production: object = None, test: object = None, **kwargs: object):  # type: ignore[no-untyped-def]
+def topology(production: observed.Listener | None = None, test: observed.Listener | None = None,
+             groups: dict[str, observed.TargetGroup] = GROUPS, services: Sequence[observed.Service] = tuple(SERVICES),
+             expected_image: str | None = None) -> Topology:
     return compute_topology(LB, production or listener(80, forward(BLUE)), test or listener(8080, forward(GREEN)),
-                            kwargs.get("groups", GROUPS), kwargs.get("services", SERVICES),  # type: ignore[arg-type]
-                            kwargs.get("expected_image"))  # type: ignore[arg-type]
+                            groups, services, expected_image)
 
 
 def test_listeners_decide_blue_and_green() -> None:
@@ -40,7 +44,8 @@ def test_missing_identifier_tags_are_reported() -> None:
     (listener(80, forward(BLUE), rules=frozenset({GREEN})), None, e.ListenerRulesReferenceTargetGroups,
      "swaps default actions only"),
 ])
-def test_unfit_listeners_fail_with_a_named_error(production: object, test: object, error: type[Exception],
+def test_unfit_listeners_fail_with_a_named_error(production: observed.Listener | None,
+                                                 test: observed.Listener | None, error: type[Exception],
                                                  words: str) -> None:
     with pytest.raises(error, match=words):
         topology(production, test)
@@ -62,7 +67,8 @@ def test_forward_with_authentication_first_keeps_the_authentication() -> None:
     ([SERVICES[0]], e.ServiceNotFound, "No ECS service"),
     ([*SERVICES, service("copy", GREEN)], e.TopologyError, "Several ECS services"),
 ])
-def test_each_side_needs_exactly_one_service(services: list[object], error: type[Exception], words: str) -> None:
+def test_each_side_needs_exactly_one_service(services: list[observed.Service],
+                                             error: type[Exception], words: str) -> None:
     with pytest.raises(error, match=words):
         topology(services=services)
 
