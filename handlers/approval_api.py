@@ -1,8 +1,7 @@
 """Lambda behind API Gateway (HTTP API): the approval page.
 
 GET shows the release and a form and never decides: mail scanners open every link.
-Only the form's POST decides, once: the record is claimed with a conditional write first, so
-replays and concurrent duplicates find it decided, and only one decision reaches Step Functions.
+Only the form's POST decides, once (see `release.deciding`).
 """
 
 from __future__ import annotations
@@ -21,12 +20,10 @@ from release.approval import (
     LinkState,
     approval_key,
     compute_link_state,
-    compute_rejection_cause,
-    compute_task_output,
     is_well_formed,
     parse_decision,
 )
-from release.exceptions import ApprovalNoLongerPending, ApprovalRejected, AwsTransientError
+from release.deciding import Delivery, deliver_decision
 from release.gateways.approvals import ApprovalStore
 from release.gateways.workflow import Workflow
 from release.observability import logger, tracer
@@ -76,29 +73,23 @@ def decide(approval_id: str) -> Response[str]:
     state = compute_link_state(record, now)
     if state is not LinkState.PENDING or record is None:
         return _closed_page(state, record)
-    body = app.current_event.decoded_body or ""
-    form = parse_qs(body[:FORM_LIMIT], keep_blank_values=True)
+    form = parse_qs((app.current_event.decoded_body or "")[:FORM_LIMIT], keep_blank_values=True)
     try:
         decision = parse_decision(form, now, app.current_event.request_context.http.source_ip)
     except InvalidDecision as exc:
         return _html(400, pages.confirmation(record.summary, str(exc), _first(form, "name"), _first(form, "reason")))
-    if not store.claim(key, decision):  # another decision, or the deadline, won the race
-        current = store.get(key)
-        return _closed_page(compute_link_state(current, now), current)
-    try:
-        workflow = Workflow()
-        if decision.approved:
-            workflow.send_success(record.task_token, compute_task_output(decision))
-        else:
-            workflow.send_failure(record.task_token, ApprovalRejected.__name__, compute_rejection_cause(decision))
-    except ApprovalNoLongerPending:
+    delivery = deliver_decision(store, Workflow(), key, decision)
+    logger.info("Approval decision", extra={"delivery": delivery.value, "approved": decision.approved,
+                                            "by": decision.by, "execution": record.execution_arn,
+                                            "approvalKeyPrefix": key[:12]})
+    if delivery is Delivery.DELIVERED:
+        return _html(200, pages.decided(decision, record.summary))
+    if delivery is Delivery.NO_LONGER_PENDING:
         return _html(410, pages.no_longer_pending())
-    except AwsTransientError:
-        store.release(key, decision)  # nothing reached the execution: let the approver try again
+    if delivery is Delivery.TRY_AGAIN:
         return _html(503, pages.try_again())
-    logger.info("Approval decided", extra={"approved": decision.approved, "by": decision.by,
-                                           "execution": record.execution_arn, "approvalKeyPrefix": key[:12]})
-    return _html(200, pages.decided(decision, record.summary))
+    current = store.get(key)
+    return _closed_page(compute_link_state(current, now), current)
 
 
 def _first(form: dict[str, list[str]], name: str) -> str:

@@ -319,3 +319,18 @@ def test_weighted_production_listener_is_refused_before_anything_changes(world: 
     described = world.wait(world.start(world.request()))
     assert _fail_reason(described)[0] == "TrafficSplitInProgress"
     assert world.messages("approvals") == []
+
+
+def test_pipeline_prepare_step_puts_the_new_image_on_green_only(world: World, tmp_path: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline_params
+
+    (tmp_path / "build.json").write_text(json.dumps({"image": "repo/shop-web:abc123"}))
+    monkeypatch.setenv("LOAD_BALANCER", "shop-alb")
+    monkeypatch.setenv("CLUSTER", "shop")
+    assert pipeline_params.main(["--build", str(tmp_path / "build.json"), "--params", str(tmp_path / "p.json"),
+                                 "--release", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "p.json").read_text()) == {
+        "Parameters": {"Code2": "repo/shop-web:abc123", "Code1": "shop-web:1.0.0"}}
+    release = json.loads((tmp_path / "r.json").read_text())
+    assert release["expectedImage"] == "repo/shop-web:abc123" and release["loadBalancer"] == "shop-alb"

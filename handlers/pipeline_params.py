@@ -1,0 +1,66 @@
+"""The pipeline's PrepareRelease step: put the new image on the test side only.
+
+Runs the engine's own discovery (the same code the state machine runs) and writes:
+- params.json: the service stack's template configuration, green's Code parameter set to the new
+  image and blue's kept at the image it runs now;
+- release.json: the state machine input, expecting green to run the new image.
+
+    python -m pipeline_params --build build.json --params params.json --release release.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from release.config import parse_request
+from release.discovery import discover
+from release.exceptions import ReleaseError, TopologyError
+from release.gateways.ecs import Containers
+from release.gateways.elbv2 import LoadBalancing
+from release.topology import Topology
+
+
+def compute_parameters(topology: Topology, image: str) -> dict[str, Any]:
+    """CloudFormation template configuration: only green's parameter changes."""
+    blue, green = topology["blue"], topology["green"]
+    if {blue["identifier"], green["identifier"]} != {"Code1", "Code2"}:
+        raise TopologyError(f"Target groups carry Identifier tags {blue['identifier']!r} and "
+                            f"{green['identifier']!r}; expected Code1 and Code2. Fix the tags in the stack.")
+    live_images = blue["service"]["images"]
+    if len(live_images) != 1:
+        raise TopologyError(f"The live service runs {len(live_images)} essential images; expected one.")
+    return {"Parameters": {str(green["identifier"]): image, str(blue["identifier"]): live_images[0]}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", type=Path, required=True)
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--release", type=Path, required=True)
+    args = parser.parse_args(argv)
+    image = json.loads(args.build.read_text())["image"]
+    request = {"loadBalancer": os.environ["LOAD_BALANCER"], "cluster": os.environ["CLUSTER"],
+               "productionPort": int(os.environ.get("PRODUCTION_PORT", "80")),
+               "testPort": int(os.environ.get("TEST_PORT", "8080"))}
+    try:
+        topology = discover(parse_request(request), LoadBalancing(), Containers())
+        parameters = compute_parameters(topology, image)
+    except ReleaseError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    args.params.write_text(json.dumps(parameters))
+    args.release.write_text(json.dumps({**request, "expectedImage": image,
+                                        "description": f"pipeline build of {image}"}))
+    kept = topology["blue"]["service"]["images"][0]
+    print(f"green ({topology['green']['targetGroupName']}) gets {image}; "
+          f"blue ({topology['blue']['targetGroupName']}) keeps {kept}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
