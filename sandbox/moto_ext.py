@@ -7,22 +7,34 @@
 - Step Functions: SendTaskFailure drops the `cause`; here it is passed on, as AWS does.
 - DynamoDB: a conditional write is not atomic when requests arrive concurrently (moto checks,
   then writes, without a lock); here writes to one backend are serialised, as DynamoDB's are per item.
+- CloudFormation: `Fn::Cidr` is not evaluated; here it is.
+- CloudFormation: `!GetAtt Nested.Outputs.Name` on a nested stack is not supported; here it is.
+- CloudFormation: AWS::StepFunctions::StateMachine reads only DefinitionString, ignores
+  DefinitionSubstitutions and lands in the backend that does not execute; here it takes `Definition`,
+  applies the substitutions, and lands where StartExecution looks.
+- CloudFormation: AWS::ElasticLoadBalancingV2::TargetGroup drops `Tags`, and AWS::ECS::Service drops
+  `LoadBalancers`, `LaunchType` and `NetworkConfiguration`; here they are kept.
 - ECS: services never reach steady state (no task runs); `settle_service` makes a service's
   deployment complete, as ECS would once its tasks are running.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from typing import Any
 
+from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation.models import Stack
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
 from moto.dynamodb.models import DynamoDBBackend
+from moto.ecs.models import Service as EcsService
 from moto.ecs.models import ecs_backends
-from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup, elbv2_backends
+from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import StepFunctionResponse
 
 _lock = threading.Lock()
@@ -40,6 +52,23 @@ def install() -> None:
         CodePipelineResponse.put_job_success_result = _put_job_success_result  # type: ignore[attr-defined]
         CodePipelineResponse.put_job_failure_result = _put_job_failure_result  # type: ignore[attr-defined]
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+        original_clean_json = cfn_parsing.clean_json
+
+        def clean_json(resource_json: Any, resources_map: Any) -> Any:
+            if isinstance(resource_json, dict) and set(resource_json) == {"Fn::Cidr"}:
+                block, count, bits = (clean_json(v, resources_map) for v in resource_json["Fn::Cidr"])
+                network = ipaddress.ip_network(block, strict=False)
+                subnets = network.subnets(new_prefix=network.max_prefixlen - int(bits))
+                return [str(next(subnets)) for _ in range(int(count))]
+            return original_clean_json(resource_json, resources_map)
+
+        cfn_parsing.clean_json = clean_json
+        Stack.get_cfn_attribute = _nested_stack_output  # type: ignore[attr-defined]
+        StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)  # type: ignore[assignment]
+        StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)  # type: ignore[assignment]
+        StateMachine.update_from_cloudformation_json = classmethod(_update_state_machine)  # type: ignore[assignment]
+        _keep_target_group_tags()
+        _keep_service_load_balancers()
         for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
             setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
         original = FakeTargetGroup.health_for
@@ -110,3 +139,103 @@ def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
     self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
                                                 cause=self._get_param("cause"))  # type: ignore[call-arg]
     return EmptyResult()
+
+
+def _nested_stack_output(self: Stack, attribute: str) -> Any:
+    if attribute.startswith("Outputs."):
+        key = attribute.split(".", 1)[1]
+        for output in self.outputs or []:
+            if output["OutputKey"] == key:
+                return output["OutputValue"]
+    raise KeyError(f"stack {self.name} has no attribute {attribute}")
+
+
+def _state_machine_backend(account_id: str, region: str) -> Any:
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.models import stepfunctions_backends
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    if default_user_config.get("stepfunctions", {}).get("execute_state_machine", False):
+        return stepfunctions_parser_backends[account_id][region]
+    return stepfunctions_backends[account_id][region]
+
+
+def _definition(properties: dict[str, Any]) -> str:
+    text = properties.get("DefinitionString") or json.dumps(properties.get("Definition", {}))
+    for name, value in (properties.get("DefinitionSubstitutions") or {}).items():
+        text = text.replace("${" + name + "}", str(value))
+    return text
+
+
+def _create_state_machine(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                          region_name: str, **kwargs: Any) -> Any:
+    properties = cloudformation_json["Properties"]
+    backend = _state_machine_backend(account_id, region_name)
+    tags = [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])]
+    return backend.create_state_machine(properties.get("StateMachineName", resource_name), _definition(properties),
+                                        properties.get("RoleArn", ""), tags=tags or None)
+
+
+def _delete_state_machine(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                          region_name: str) -> None:
+    backend = _state_machine_backend(account_id, region_name)
+    for machine in list(backend.state_machines):
+        if machine.arn == resource_name or machine.name == resource_name:
+            backend.delete_state_machine(machine.arn)
+
+
+def _update_state_machine(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                          account_id: str, region_name: str) -> Any:
+    properties = cloudformation_json.get("Properties", {})
+    backend = _state_machine_backend(account_id, region_name)
+    backend.update_state_machine(original_resource.arn, definition=_definition(properties),
+                                 role_arn=properties.get("RoleArn"))
+    return original_resource
+
+
+def _keep_target_group_tags() -> None:
+    create = FakeTargetGroup.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_with_tags(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                         region_name: str, **kwargs: Any) -> Any:
+        group = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        tags = cloudformation_json["Properties"].get("Tags") or []
+        if tags:
+            backend = elbv2_backends[account_id][region_name]
+            backend.add_tags([group.arn], [{"Key": t["Key"], "Value": str(t["Value"])} for t in tags])
+        return group
+
+    FakeTargetGroup.create_from_cloudformation_json = classmethod(create_with_tags)  # type: ignore[assignment]
+
+
+def _keep_service_load_balancers() -> None:
+    create = EcsService.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    update = EcsService.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def keep(service: Any, properties: dict[str, Any]) -> Any:
+        service.load_balancers = [
+            {"targetGroupArn": lb["TargetGroupArn"], "containerName": lb.get("ContainerName"),
+             "containerPort": int(lb["ContainerPort"]) if lb.get("ContainerPort") else None}
+            for lb in properties.get("LoadBalancers") or []]
+        if properties.get("LaunchType"):
+            service.launch_type = properties["LaunchType"]
+        if properties.get("NetworkConfiguration"):
+            vpc = properties["NetworkConfiguration"].get("AwsvpcConfiguration", {})
+            service.network_configuration = {"awsvpcConfiguration": {
+                "subnets": vpc.get("Subnets", []), "securityGroups": vpc.get("SecurityGroups", []),
+                "assignPublicIp": vpc.get("AssignPublicIp", "DISABLED")}}
+        return service
+
+    def create_keeping(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+                       **kwargs: Any) -> Any:
+        properties = cloudformation_json["Properties"]
+        name = properties.get("ServiceName", resource_name)
+        return keep(create(cls, name, cloudformation_json, account_id, region_name, **kwargs), properties)
+
+    def update_keeping(cls: Any, original: Any, new_name: str, cloudformation_json: Any, account_id: str,
+                       region_name: str) -> Any:
+        service = update(cls, original, new_name, cloudformation_json, account_id, region_name)
+        return keep(service, cloudformation_json["Properties"])
+
+    EcsService.create_from_cloudformation_json = classmethod(create_keeping)  # type: ignore[assignment]
+    EcsService.update_from_cloudformation_json = classmethod(update_keeping)  # type: ignore[assignment]
