@@ -23,7 +23,8 @@ def build_zip(dependencies: Path | None = None, root: Path = HANDLERS) -> bytes:
     entries = source_files(root)
     if dependencies is not None:
         entries += sorted((p.relative_to(dependencies).as_posix(), p) for p in dependencies.rglob("*")
-                          if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc"))
+                          if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")
+                        and p.name != ".complete")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, path in sorted(entries):
@@ -36,3 +37,21 @@ def build_zip(dependencies: Path | None = None, root: Path = HANDLERS) -> bytes:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def install_dependencies(requirements: Path, cache: Path, platform: str = "manylinux2014_aarch64",
+                         python_version: str = "3.13") -> Path:
+    """The handlers' runtime dependencies for the Lambda runtime (arm64), cached by requirements hash."""
+    import subprocess
+    import sys
+
+    digest = hashlib.sha256(requirements.read_bytes() + platform.encode() + python_version.encode()).hexdigest()
+    target = cache / f"deps-{digest[:16]}"
+    if (target / ".complete").exists():
+        return target
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",  # noqa: S603
+                    "--no-compile", "--only-binary=:all:", "--implementation", "cp", "--platform", platform,
+                    "--python-version", python_version, "--target", str(target), "-r", str(requirements)],
+                   check=True)
+    (target / ".complete").write_text("")
+    return target

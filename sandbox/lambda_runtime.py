@@ -100,6 +100,54 @@ def _run_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, st
     return result, errored, ""
 
 
+def _run_in_subprocess(function: LambdaFunction, event: Any, endpoint_url: str) -> tuple[str, bool, str]:
+    """A fresh interpreter per invocation: real isolation and the function's timeout enforced."""
+    import subprocess
+    import time
+
+    code_dir = unpack(function.code_bytes)
+    payload = event if isinstance(event, str) else json.dumps(event)
+    environment = {
+        "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(code_dir), "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_REGION": function.region,
+        "AWS_DEFAULT_REGION": function.region, "POWERTOOLS_TRACE_DISABLED": "true",
+        "LAMBDA_HANDLER": str(function.handler), "LAMBDA_FUNCTION_NAME": function.function_name,
+        "LAMBDA_FUNCTION_ARN": function.function_arn, "LAMBDA_MEMORY": str(function.memory_size),
+        "LAMBDA_TIMEOUT": str(function.timeout),
+        **{k: str(v) for k, v in (function.environment_vars or {}).items()},
+    }
+    started = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-m", "sandbox.lambda_worker"], input=payload.encode(),
+                              capture_output=True, env=environment, timeout=int(function.timeout),
+                              cwd=str(Path(__file__).resolve().parent.parent), check=False)
+    except subprocess.TimeoutExpired:
+        INVOCATIONS.append({"function": function.function_name, "error": "Sandbox.Timedout",
+                            "seconds": time.perf_counter() - started})
+        return json.dumps({"errorType": "Sandbox.Timedout",
+                           "errorMessage": f"Task timed out after {function.timeout} seconds"}), True, ""
+    logs = done.stderr.decode(errors="replace")
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {"errored": True, "payload": json.dumps(
+        {"errorType": "Runtime.ExitError", "errorMessage": f"the handler process exited with {done.returncode}"})}
+    INVOCATIONS.append({"function": function.function_name, "error": result.get("errorType"),
+                        "seconds": time.perf_counter() - started})
+    return str(result["payload"]), bool(result["errored"]), logs
+
+
+def install_subprocess(endpoint_url: str) -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+
+        def invoke(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+            return _run_in_subprocess(self, event, endpoint_url)
+
+        LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+        _installed = True
+
+
 def install_in_process() -> None:
     global _installed
     with _lock:

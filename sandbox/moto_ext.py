@@ -8,6 +8,10 @@
 - DynamoDB: a conditional write is not atomic when requests arrive concurrently (moto checks,
   then writes, without a lock); here writes to one backend are serialised, as DynamoDB's are per item.
 - CloudFormation: `Fn::Cidr` is not evaluated; here it is.
+- CloudFormation: a stack created or updated through a change set gets no outputs; here it does.
+- CloudFormation: a service whose `TaskDefinition: !Ref X` now names a new revision is not updated
+  (moto compares the unresolved template); here it is, as CloudFormation would. And an updated
+  AWS::ECS::TaskDefinition keeps its container definitions (moto drops their PascalCase keys).
 - CloudFormation: `!GetAtt Nested.Outputs.Name` on a nested stack is not supported; here it is.
 - CloudFormation: AWS::StepFunctions::StateMachine reads only DefinitionString, ignores
   DefinitionSubstitutions and lands in the backend that does not execute; here it takes `Definition`,
@@ -26,7 +30,7 @@ import threading
 from typing import Any
 
 from moto.cloudformation import parsing as cfn_parsing
-from moto.cloudformation.models import Stack
+from moto.cloudformation.models import ChangeSet, Stack
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
@@ -63,10 +67,21 @@ def install() -> None:
             return original_clean_json(resource_json, resources_map)
 
         cfn_parsing.clean_json = clean_json
+        apply = ChangeSet.apply
+
+        def apply_with_outputs(self: ChangeSet) -> None:
+            apply(self)
+            self.stack.template = self.template
+            self.stack.template_dict = self.template_dict
+            self.stack.output_map = self.stack._create_output_map()
+            _follow_task_definitions(self.stack)
+
+        ChangeSet.apply = apply_with_outputs  # type: ignore[method-assign]
         Stack.get_cfn_attribute = _nested_stack_output  # type: ignore[attr-defined]
-        StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)  # type: ignore[assignment]
-        StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)  # type: ignore[assignment]
-        StateMachine.update_from_cloudformation_json = classmethod(_update_state_machine)  # type: ignore[assignment]
+        StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)  # type: ignore[assignment,arg-type]
+        StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)  # type: ignore[assignment,arg-type]
+        StateMachine.update_from_cloudformation_json = classmethod(_update_state_machine)  # type: ignore[assignment,arg-type]
+        _remap_updated_task_definitions()
         _keep_target_group_tags()
         _keep_service_load_balancers()
         for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
@@ -205,7 +220,7 @@ def _keep_target_group_tags() -> None:
             backend.add_tags([group.arn], [{"Key": t["Key"], "Value": str(t["Value"])} for t in tags])
         return group
 
-    FakeTargetGroup.create_from_cloudformation_json = classmethod(create_with_tags)  # type: ignore[assignment]
+    FakeTargetGroup.create_from_cloudformation_json = classmethod(create_with_tags)  # type: ignore[assignment,arg-type]
 
 
 def _keep_service_load_balancers() -> None:
@@ -232,10 +247,40 @@ def _keep_service_load_balancers() -> None:
         name = properties.get("ServiceName", resource_name)
         return keep(create(cls, name, cloudformation_json, account_id, region_name, **kwargs), properties)
 
-    def update_keeping(cls: Any, original: Any, new_name: str, cloudformation_json: Any, account_id: str,
-                       region_name: str) -> Any:
-        service = update(cls, original, new_name, cloudformation_json, account_id, region_name)
+    def update_keeping(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                       account_id: str, region_name: str) -> Any:
+        service = update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
         return keep(service, cloudformation_json["Properties"])
 
-    EcsService.create_from_cloudformation_json = classmethod(create_keeping)  # type: ignore[assignment]
-    EcsService.update_from_cloudformation_json = classmethod(update_keeping)  # type: ignore[assignment]
+    EcsService.create_from_cloudformation_json = classmethod(create_keeping)  # type: ignore[assignment,arg-type]
+    EcsService.update_from_cloudformation_json = classmethod(update_keeping)  # type: ignore[assignment,arg-type]
+
+
+def _follow_task_definitions(stack: Stack) -> None:
+    backend = ecs_backends[stack.account_id][stack.region_name]
+    for logical, resource in stack.template_dict.get("Resources", {}).items():
+        reference = resource.get("Properties", {}).get("TaskDefinition")
+        if resource.get("Type") != "AWS::ECS::Service" or not isinstance(reference, dict) or "Ref" not in reference:
+            continue
+        service = stack.resource_map[logical]
+        task_definition = stack.resource_map[reference["Ref"]]
+        if service.task_definition != task_definition.arn:
+            backend.update_service({"cluster": service.cluster_name, "service": service.name,
+                                    "task_definition": task_definition.arn})
+
+
+def _remap_updated_task_definitions() -> None:
+    from moto.ecs.models import TaskDefinition
+    from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+
+    update = TaskDefinition.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def update_remapped(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                        account_id: str, region_name: str) -> Any:
+        properties = dict(cloudformation_json["Properties"])
+        properties["ContainerDefinitions"] = remap_nested_keys(properties.get("ContainerDefinitions", []),
+                                                               pascal_to_camelcase)
+        return update(cls, original_resource, new_resource_name, {**cloudformation_json, "Properties": properties},
+                      account_id, region_name)
+
+    TaskDefinition.update_from_cloudformation_json = classmethod(update_remapped)  # type: ignore[assignment,arg-type]

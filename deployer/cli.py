@@ -1,0 +1,290 @@
+"""`python deploy.py`: bootstrap and operate the release system, in the sandbox (default) or on AWS (--aws)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from release.deciding import Delivery
+
+from . import releases, system
+from .console import Console, table
+from .errors import DeployError
+from .settings import Settings
+from .target import Target, aws_target
+
+SANDBOX_SETTINGS = Settings(
+    name="shop", approver_emails=("operators@sandbox.invalid",), test_cidr="127.0.0.1/32",
+    production_cidr="127.0.0.1/32", production_port=8000, test_port=8080, container_port=8080,
+    health_check_path="/health", image="sample-app:v1", extra_parameters={"HealthCheckIntervalSeconds": "5"})
+
+DELIVERY_WORDS = {
+    Delivery.DELIVERED: "decision delivered",
+    Delivery.ALREADY_DECIDED: "already decided by someone else: nothing changed",
+    Delivery.EXPIRED: "the approval expired: nothing changed",
+    Delivery.UNKNOWN: "no such approval: nothing changed",
+    Delivery.NO_LONGER_PENDING: "the release stopped waiting before the decision arrived: nothing changed",
+    Delivery.TRY_AGAIN: "AWS did not answer: nothing changed, try again",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--aws", action="store_true", help="act on AWS instead of the local sandbox")
+    common.add_argument("--region", help="AWS region (with --aws; default: your AWS configuration)")
+    common.add_argument("--profile", help="AWS profile (with --aws)")
+    common.add_argument("--name", help="system name (default: shop)")
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+    top = argparse.ArgumentParser(prog="python deploy.py", parents=[common], description=__doc__)
+    commands = top.add_subparsers(dest="command", metavar="COMMAND")
+    up = commands.add_parser("up", parents=[common], help="bootstrap or update everything (the default)")
+    for target_parser in (top, up):
+        target_parser.add_argument("--dry-run", action="store_true", help="show the change sets and stop")
+        target_parser.add_argument("--approver-email", action="append", default=[], metavar="EMAIL")
+        target_parser.add_argument("--test-cidr", help="who may reach the test port (required with --aws)")
+        target_parser.add_argument("--production-cidr", default="0.0.0.0/0")
+        target_parser.add_argument("--production-port", type=int, default=80)
+        target_parser.add_argument("--test-port", type=int, default=8080)
+        target_parser.add_argument("--launch-type", choices=["FARGATE", "EC2"], default="FARGATE")
+        target_parser.add_argument("--task-subnets", choices=["private", "public"], default="private",
+                                   help="public: no NAT gateways (cheaper), tasks get public IPs")
+        target_parser.add_argument("--certificate-arn", default="", help="ACM certificate: HTTPS on production")
+        target_parser.add_argument("--image", help="initial image of both sides (first deployment only)")
+        target_parser.add_argument("--container-port", type=int, default=80)
+        target_parser.add_argument("--health-check-path", default="/")
+        target_parser.add_argument("--connection-arn", default="", help="CodeConnections ARN: enables the pipeline")
+        target_parser.add_argument("--repository", default="", help="owner/name of the application repository")
+        target_parser.add_argument("--branch", default="main")
+        target_parser.add_argument("--bucket", help="existing artifact bucket (default: one is created)")
+    commands.add_parser("status", parents=[common], help="which side is live, images, health, releases running")
+    release = commands.add_parser("release", parents=[common], help="put IMAGE on green and release it")
+    release.add_argument("--image", required=True)
+    decided = release.add_mutually_exclusive_group()
+    decided.add_argument("--approve", action="store_true", help="approve as soon as approval is asked")
+    decided.add_argument("--reject", action="store_true", help="reject as soon as approval is asked")
+    release.add_argument("--reason", default="", help="reason recorded with --approve/--reject")
+    release.add_argument("--health-deadline", type=int, help="seconds green may take to become healthy")
+    release.add_argument("--approval-timeout", type=int, help="seconds to wait for a decision")
+    approve = commands.add_parser("approve", parents=[common], help="approve the release waiting for approval")
+    approve.add_argument("--reason", default="")
+    reject = commands.add_parser("reject", parents=[common], help="reject the release waiting for approval")
+    reject.add_argument("--reason", default="")
+    rollback = commands.add_parser("rollback", parents=[common], help="put the previous version back into production")
+    rollback.add_argument("--require-approval", action="store_true")
+    commands.add_parser("inbox", parents=[common], help="sandbox: the messages sent to operators")
+    commands.add_parser("down", parents=[common], help="sandbox: stop it and remove its state")
+    commands.add_parser("destroy", parents=[common], help="AWS: delete everything deploy.py created")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(as_json=args.json)
+    command = args.command or "up"
+    try:
+        return COMMANDS[command](args, console)
+    except DeployError as exc:
+        console.say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.say("interrupted: a release already started keeps running; `python deploy.py status` shows it")
+        return 130
+
+
+def _target(args: argparse.Namespace, console: Console, start: bool = False) -> tuple[Target, Settings]:
+    if args.aws:
+        return aws_target(args.region, args.profile), _settings(args)
+    from sandbox import control
+
+    info = control.ensure_running(console) if start else control.running()
+    if info is None:
+        raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
+    settings = SANDBOX_SETTINGS if not args.name else replace(SANDBOX_SETTINGS, name=args.name)
+    return control.target(info), settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    base = Settings()
+    if not hasattr(args, "approver_email"):
+        return replace(base, name=args.name or base.name)
+    return Settings(
+        name=args.name or base.name, approver_emails=tuple(args.approver_email), test_cidr=args.test_cidr,
+        production_cidr=args.production_cidr, production_port=args.production_port, test_port=args.test_port,
+        launch_type=args.launch_type, task_subnets=args.task_subnets, certificate_arn=args.certificate_arn,
+        container_port=args.container_port, health_check_path=args.health_check_path,
+        image=args.image or base.image, connection_arn=args.connection_arn, repository=args.repository,
+        branch=args.branch, bucket=args.bucket)
+
+
+def cmd_up(args: argparse.Namespace, console: Console) -> int:
+    target, settings = _target(args, console, start=True)
+    result = system.up(target, settings, console, dry_run=getattr(args, "dry_run", False))
+    if getattr(args, "dry_run", False):
+        console.result({"dryRun": True, "changes": result.parent.changes}, ["dry run: nothing was changed"])
+        return 0
+    if target.is_sandbox:
+        from sandbox import control
+
+        control.after_deploy(target, settings, result.outputs, console)
+    data = {"outputs": result.outputs, "stack": result.parent.outcome.value,
+            "serviceStack": result.service.outcome.value if result.service else None}
+    unchanged = result.parent.outcome.value == "unchanged" and result.service is not None and \
+        result.service.outcome.value == "unchanged"
+    lines = ["", "Nothing changed: everything was already up to date." if unchanged else "Deployed."]
+    lines += table(_summary(target, settings, result.outputs))
+    lines += ["", "Next: python deploy.py release --image sample-app:v2" + ("" if target.is_sandbox else " --aws")]
+    console.result(data, lines)
+    return 0
+
+
+def _summary(target: Target, settings: Settings, out: dict[str, str]) -> list[tuple[str, str]]:
+    system_ = releases.System.load(target, settings)
+    state = releases.status(system_)
+    rows = [(f"{s['role']} ({s['targetGroup']})", f"{', '.join(s['images'])}  {s['url']}  "
+             f"{s['healthyTargets']}/{s['targets']} healthy") for s in state["sides"]]
+    rows += [("state machine", out.get("StateMachineArn", "")),
+             ("approvals", out.get("ApprovalEndpoint", "")), ("pipeline", out.get("PipelineName", ""))]
+    if target.is_sandbox:
+        from sandbox import control
+
+        info = control.running()
+        if info:
+            rows.append(("inbox", f"{info.web_url}/inbox"))
+    return rows
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    target, settings = _target(args, console)
+    state = releases.status(releases.System.load(target, settings))
+    lines = [f"{s['role']:<5} {s['targetGroup']:<14} {', '.join(s['images']):<28} "
+             f"{s['healthyTargets']}/{s['targets']} healthy  {s['url']}" for s in state["sides"]]
+    lines += [f"release in progress: {r['name']} at '{r['step']}'" for r in state["releases"]] or \
+             ["no release in progress"]
+    lines += [f"tag problem (repaired by the next swap): {p}" for p in state["tagProblems"]]
+    console.result(state, lines)
+    return 0
+
+
+def cmd_release(args: argparse.Namespace, console: Console) -> int:
+    target, settings = _target(args, console)
+    system_ = releases.System.load(target, settings)
+    releases.put_image_on_green(system_, console, args.image)
+    request: dict[str, Any] = {**system_.base_request(), "expectedImage": args.image,
+                               "description": f"deploy.py release --image {args.image}"}
+    if args.health_deadline is not None:
+        request["health"] = {"deadlineSeconds": args.health_deadline}
+    if args.approval_timeout is not None:
+        request["approval"] = {"required": True, "timeoutSeconds": args.approval_timeout}
+    execution = releases.start(system_, request, "release")
+    console.step(f"release started: {execution.split(':')[-1]}")
+    run = releases.follow(system_, console, execution, _on_approval(args, console, system_, execution))
+    return _finish(console, system_, run, args.image)
+
+
+def _on_approval(args: argparse.Namespace, console: Console, system_: releases.System, execution: str) -> Any:
+    def ask() -> None:
+        if args.approve or args.reject:
+            delivery = releases.decide(system_, args.approve, args.reason or ("" if args.approve else "rejected "
+                                                                              "from the command line"), execution)
+            console.step(f"{'approved' if args.approve else 'rejected'} from the command line: "
+                         f"{DELIVERY_WORDS[delivery]}")
+            return
+        where = "the link mailed to the approvers"
+        if target_is_sandbox(system_):
+            from sandbox import control
+
+            info = control.running()
+            where = f"the link in the inbox: {info.web_url}/inbox" if info else where
+        console.step(f"waiting for approval: open {where}, or run `python deploy.py approve` / `reject`")
+
+    return ask
+
+
+def target_is_sandbox(system_: releases.System) -> bool:
+    return system_.target.is_sandbox
+
+
+def _finish(console: Console, system_: releases.System, run: releases.ReleaseRun, image: str | None) -> int:
+    outcome = (run.output or {}).get("outcome", {})
+    state = releases.status(system_)
+    live = state["sides"][0]
+    ok = run.status == "SUCCEEDED" and (image is None or image in live["images"])
+    message = outcome.get("message") or run.cause or run.status
+    data = {"execution": run.execution_arn, "status": run.status, "error": run.error, "message": message,
+            "live": live, "steps": run.steps}
+    lines = ["", ("Released: " if ok else f"Not released ({run.error or run.status}): ") + str(message),
+             f"production: {', '.join(live['images'])} at {live['url']}"]
+    console.result(data, lines)
+    return 0 if ok else 1
+
+
+def cmd_decide(approve: bool) -> Any:
+    def run(args: argparse.Namespace, console: Console) -> int:
+        target, settings = _target(args, console)
+        delivery = releases.decide(releases.System.load(target, settings), approve, args.reason)
+        console.result({"delivery": delivery.value}, [DELIVERY_WORDS[delivery]])
+        return 0 if delivery is Delivery.DELIVERED else 1
+
+    return run
+
+
+def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
+    target, settings = _target(args, console)
+    system_ = releases.System.load(target, settings)
+    before = releases.status(system_)
+    previous = before["sides"][1]["images"]
+    console.step(f"rolling back: {', '.join(previous)} (on the test side) goes back into production")
+    request = {**system_.base_request(), "action": "rollback", "description": "deploy.py rollback",
+               "approval": {"required": bool(args.require_approval)}}
+    execution = releases.start(system_, request, "rollback")
+    run = releases.follow(system_, console, execution, _on_approval(argparse.Namespace(
+        approve=False, reject=False), console, system_, execution))
+    return _finish(console, system_, run, previous[0] if previous else None)
+
+
+def cmd_inbox(args: argparse.Namespace, console: Console) -> int:
+    if args.aws:
+        raise DeployError("The inbox is the sandbox's; on AWS the messages go to the approvers' email.")
+    from sandbox import control
+
+    messages = control.inbox()
+    lines = [f"{m['time']}  {m['topic']:<14} {m['subject']}" + "".join(f"\n    {link}" for link in m["links"])
+             for m in messages] or ["(no messages)"]
+    console.result({"messages": messages}, lines)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace, console: Console) -> int:
+    if args.aws:
+        raise DeployError("`down` stops the sandbox. To remove the system from AWS: python deploy.py destroy --aws")
+    from sandbox import control
+
+    stopped = control.stop(console)
+    console.result({"stopped": stopped}, ["sandbox stopped and its state removed" if stopped
+                                          else "the sandbox was not running"])
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
+    if not args.aws:
+        raise DeployError("`destroy` is for AWS (--aws). To stop the sandbox: python deploy.py down")
+    target = aws_target(args.region, args.profile)
+    result = system.destroy(target, _settings(args), console)
+    lines = ["Deleted:"] + [f"  {d}" for d in result.deleted or ["(nothing)"]] + ["Kept:"] + \
+        [f"  {k}" for k in result.kept]
+    console.result({"deleted": result.deleted, "kept": result.kept}, lines)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+            "up": cmd_up, "status": cmd_status, "release": cmd_release, "approve": cmd_decide(True),
+            "reject": cmd_decide(False), "rollback": cmd_rollback, "inbox": cmd_inbox, "down": cmd_down,
+            "destroy": cmd_destroy}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""CloudFormation through change sets: show what will change, apply it, and narrate progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .console import Console
+from .errors import DeployError
+
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+# What to do about a stack that cannot be updated, by status.
+RECOVERY = {
+    "ROLLBACK_COMPLETE": "its first creation failed and was rolled back; delete it "
+                         "(`python deploy.py destroy --aws`) and deploy again",
+    "ROLLBACK_FAILED": "delete it in the CloudFormation console (retain the resources it names), then deploy again",
+    "DELETE_FAILED": "delete it again in the CloudFormation console, retaining the resources it names",
+    "UPDATE_ROLLBACK_FAILED": "run `aws cloudformation continue-update-rollback --stack-name {name}`, "
+                              "then deploy again",
+    "IMPORT_ROLLBACK_FAILED": "resolve the import in the CloudFormation console, then deploy again",
+}
+TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DRY_RUN = "dry-run"
+
+
+@dataclass
+class StackResult:
+    outcome: Outcome
+    changes: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+Parameters = dict[str, str | None]  # None: keep the stack's current value
+
+
+def describe(cfn: Any, name: str) -> dict[str, Any] | None:
+    try:
+        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    stack: dict[str, Any] | None = stacks[0] if stacks else None
+    return stack
+
+
+def outputs(stack: dict[str, Any] | None) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
+
+
+def deploy(cfn: Any, console: Console, name: str, template_url: str, parameters: Parameters,
+           dry_run: bool = False, sleep: Callable[[float], None] = time.sleep, timeout: float = 3600) -> StackResult:
+    existing = describe(cfn, name)
+    status = (existing or {}).get("StackStatus", "")
+    if status in RECOVERY:
+        raise DeployError(f"Stack {name} is {status}: {RECOVERY[status].format(name=name)}. Nothing was changed.")
+    if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        raise DeployError(f"Stack {name} is {status}: another operation is running. Wait for it to finish "
+                          "(watch it in the CloudFormation console), then deploy again. Nothing was changed.")
+    creating = existing is None or status == "REVIEW_IN_PROGRESS"
+    change_set = f"deploy-{int(time.time())}"
+    cfn.create_change_set(
+        StackName=name, ChangeSetName=change_set, TemplateURL=template_url,
+        ChangeSetType="CREATE" if creating else "UPDATE", Capabilities=CAPABILITIES,
+        Parameters=[{"ParameterKey": k, "UsePreviousValue": True} if v is None and not creating
+                    else {"ParameterKey": k, "ParameterValue": v or ""} for k, v in parameters.items()],
+        IncludeNestedStacks=True)
+    described = _wait_for_change_set(cfn, name, change_set, sleep, timeout)
+    if described["Status"] == "FAILED":
+        reason = described.get("StatusReason", "")
+        cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
+        if any(text in reason for text in NO_CHANGES):
+            return StackResult(Outcome.UNCHANGED, outputs=outputs(existing))
+        raise DeployError(f"CloudFormation could not plan the change to {name}: {reason}. Nothing was changed.")
+    changes = [f"{c['ResourceChange']['Action']:<7} {c['ResourceChange']['ResourceType']:<45} "
+               f"{c['ResourceChange']['LogicalResourceId']}"
+               for c in described.get("Changes", []) if "ResourceChange" in c]
+    if dry_run:
+        cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
+        if creating and existing is None:
+            cfn.delete_stack(StackName=name)  # only the empty REVIEW_IN_PROGRESS placeholder
+        return StackResult(Outcome.DRY_RUN, changes)
+    since = time.time() - 5
+    cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
+    final = _follow(cfn, console, name, since, sleep, timeout)
+    if final["StackStatus"] not in TERMINAL_OK:
+        reasons = _failure_reasons(cfn, name)
+        raise DeployError(f"Stack {name} ended {final['StackStatus']}:\n  " + "\n  ".join(reasons or ["(no reason)"])
+                          + "\nCloudFormation rolled back what it could; fix the cause above and deploy again.")
+    return StackResult(Outcome.CREATED if creating else Outcome.UPDATED, changes, outputs(final))
+
+
+def _wait_for_change_set(cfn: Any, name: str, change_set: str, sleep: Callable[[float], None],
+                         timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = cfn.describe_change_set(StackName=name, ChangeSetName=change_set)
+        if described["Status"] in {"CREATE_COMPLETE", "FAILED"}:
+            return described
+        if time.monotonic() > deadline:
+            raise DeployError(f"The change set for {name} was not ready after {timeout:.0f} s.")
+        sleep(2)
+
+
+def _follow(cfn: Any, console: Console, name: str, since: float, sleep: Callable[[float], None],
+            timeout: float) -> dict[str, Any]:
+    """Print resource events as they happen until the stack settles."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while True:
+        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+        for event in reversed(events):
+            if event["EventId"] in seen or event["Timestamp"].timestamp() < since:
+                continue
+            seen.add(event["EventId"])
+            reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+            console.step(f"{event['ResourceStatus']:<28} {event['ResourceType']:<40} "
+                         f"{event['LogicalResourceId']}{reason}")
+        stack = describe(cfn, name) or {}
+        status = stack.get("StackStatus", "")
+        if status and not status.endswith("_IN_PROGRESS"):
+            return stack
+        if time.monotonic() > deadline:
+            raise DeployError(f"Stack {name} still {status} after {timeout:.0f} s; follow it in the console.")
+        sleep(3)
+
+
+def _failure_reasons(cfn: Any, name: str) -> list[str]:
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    return [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events
+            if e["ResourceStatus"].endswith("_FAILED")][:10]
+
+
+def delete(cfn: Any, console: Console, name: str, sleep: Callable[[float], None] = time.sleep,
+           timeout: float = 3600) -> bool:
+    """Delete a stack and wait; False when there was nothing to delete."""
+    if describe(cfn, name) is None:
+        return False
+    since = time.time() - 5
+    cfn.delete_stack(StackName=name)
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while (stack := describe(cfn, name)) is not None and stack["StackStatus"] != "DELETE_COMPLETE":
+        if stack["StackStatus"] == "DELETE_FAILED":
+            raise DeployError(f"Deleting {name} failed: " + "; ".join(_failure_reasons(cfn, name)) +
+                              f". {RECOVERY['DELETE_FAILED']}.")
+        for event in reversed(cfn.describe_stack_events(StackName=name)["StackEvents"]):
+            if event["EventId"] not in seen and event["Timestamp"].timestamp() >= since:
+                seen.add(event["EventId"])
+                console.step(f"{event['ResourceStatus']:<28} {event['ResourceType']:<40} {event['LogicalResourceId']}")
+        if time.monotonic() > deadline:
+            raise DeployError(f"Stack {name} was still deleting after {timeout:.0f} s.")
+        sleep(3)
+    return True

@@ -1,0 +1,164 @@
+"""Starting, finding and stopping the sandbox process, from `deploy.py`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deployer.console import Console
+from deployer.errors import DeployError
+from deployer.settings import Settings
+from deployer.target import Target, sandbox_target
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("SANDBOX_STATE", ROOT / ".sandbox"))
+PORT = int(os.environ.get("SANDBOX_PORT", "4566"))
+WEB_PORT = int(os.environ.get("SANDBOX_WEB_PORT", "9000"))
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    pid: int
+    endpoint: str
+    web_url: str
+
+
+def running() -> SandboxInfo | None:
+    """The running sandbox, if its process is alive and answers."""
+    try:
+        data = json.loads((STATE / "server.json").read_text())
+    except (OSError, ValueError):
+        return None
+    info = SandboxInfo(int(data["pid"]), data["endpoint"], data["web_url"])
+    if not _alive(info.pid):
+        return None
+    try:
+        urllib.request.urlopen(f"{info.endpoint}/moto-api/", timeout=2).close()  # noqa: S310 - loopback
+    except OSError:
+        return None
+    return info
+
+
+def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
+    info = running()
+    if info:
+        console.step(f"reusing the sandbox at {info.endpoint} (pid {info.pid})")
+        return info
+    for port in (PORT, WEB_PORT):
+        if not _free(port):
+            raise DeployError(f"Port {port} is taken by another program, so the sandbox cannot start. Free it, or "
+                              "set SANDBOX_PORT / SANDBOX_WEB_PORT to free ports.")
+    STATE.mkdir(parents=True, exist_ok=True)
+    (STATE / "server.json").unlink(missing_ok=True)
+    log = (STATE / "server.out").open("ab")
+    process = subprocess.Popen(  # noqa: S603 - our own module
+        [sys.executable, "-m", "sandbox.server", "--state", str(STATE), "--port", str(PORT),
+         "--web-port", str(WEB_PORT)], cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "handlers")])})
+    console.step(f"starting the sandbox (local AWS on 127.0.0.1:{PORT}, pid {process.pid})")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DeployError(f"The sandbox exited at start; see {STATE / 'server.out'}.")
+        info = running()
+        if info:
+            return info
+        time.sleep(0.1)
+    raise DeployError(f"The sandbox did not answer within {timeout:.0f} s; see {STATE / 'server.log'}.")
+
+
+def target(info: SandboxInfo) -> Target:
+    return sandbox_target(info.endpoint)
+
+
+def after_deploy(target_: Target, settings: Settings, outputs: dict[str, str], console: Console) -> None:
+    """Point the approval links at the sandbox's web front, which stands in for API Gateway."""
+    info = running()
+    if info is None:
+        return
+    client = target_.client("lambda")
+    name = f"{settings.name}-request-approval"
+    variables = client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    if variables.get("APPROVAL_URL") != info.web_url:
+        client.update_function_configuration(FunctionName=name,
+                                             Environment={"Variables": {**variables, "APPROVAL_URL": info.web_url}})
+        console.step(f"approval links point at {info.web_url} (the sandbox's API Gateway)")
+    _wait_until_serving(target_, settings, console)
+
+
+def _wait_until_serving(target_: Target, settings: Settings, console: Console, timeout: float = 60) -> None:
+    url = f"http://127.0.0.1:{settings.production_port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    console.step(f"production serves at {url}")
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    console.step(f"production is not serving yet at {url}; `python deploy.py status` shows target health")
+
+
+def inbox() -> list[dict[str, Any]]:
+    info = running()
+    if info is None:
+        raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
+    with urllib.request.urlopen(f"{info.web_url}/inbox.json", timeout=5) as response:  # noqa: S310 - loopback
+        messages: list[dict[str, Any]] = json.loads(response.read())
+    return messages
+
+
+def stop(console: Console, timeout: float = 20) -> bool:
+    info = running()
+    pid = info.pid if info else _recorded_pid()
+    stopped = False
+    if pid and _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        stopped = True
+    shutil.rmtree(STATE, ignore_errors=True)
+    return stopped
+
+
+def _recorded_pid() -> int | None:
+    try:
+        return int(json.loads((STATE / "server.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,160 @@
+"""ECS, emulated: each service's tasks run as local processes of the sample web app.
+
+A task gets its own loopback address (127.0.x.y, as awsvpc gives each task its own IP) and listens
+on the container port; it is registered in the service's target groups. When the task definition
+changes, new tasks start first; the old ones are deregistered and stopped once the new ones are
+healthy (ECS's rolling update with minimum healthy 100%).
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moto.core.utils import utcnow
+from moto.ecs.models import ecs_backends
+from moto.elbv2.models import elbv2_backends
+
+from . import moto_ext
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+ROOT = Path(__file__).resolve().parent.parent
+COLOURS = {"code1": "#2563eb", "code2": "#16a34a"}
+_addresses = (f"127.0.{a}.{b}" for a, b in itertools.product(range(1, 250), range(2, 250)))
+
+
+@dataclass
+class Task:
+    address: str
+    port: int
+    task_definition: str
+    image: str
+    process: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def target(self) -> dict[str, Any]:
+        return {"Id": self.address, "Port": self.port}
+
+
+class EcsEmulator:
+    def __init__(self, log_dir: Path) -> None:
+        self.tasks: dict[str, list[Task]] = {}  # service ARN -> tasks
+        self.log_dir = log_dir
+        self.lock = threading.Lock()
+
+    def reconcile(self) -> None:
+        backend = ecs_backends[ACCOUNT][REGION]
+        with self.lock:
+            live = {s.arn: s for s in list(backend.services.values()) if s.status == "ACTIVE"}
+            for arn in list(self.tasks):
+                if arn not in live:
+                    self._stop(self.tasks.pop(arn), live.get(arn))
+            for service in live.values():
+                self._reconcile_service(backend, service)
+
+    def _reconcile_service(self, backend: Any, service: Any) -> None:
+        tasks = self.tasks.setdefault(service.arn, [])
+        current = [t for t in tasks if t.task_definition == service.task_definition]
+        old = [t for t in tasks if t.task_definition != service.task_definition]
+        for task in [t for t in tasks if t.process.poll() is not None]:  # crashed: replace it
+            tasks.remove(task)
+            self._deregister(service, [task])
+            current = [t for t in current if t is not task]
+        while len(current) < service.desired_count:
+            task = self._start(backend, service)
+            tasks.append(task)
+            current.append(task)
+        for task in current[service.desired_count:]:
+            tasks.remove(task)
+            self._stop([task], service)
+            current.remove(task)
+        if old and all(self._healthy(service, t) for t in current):
+            for task in old:
+                tasks.remove(task)
+            self._stop(old, service)
+            old = []
+        self._report(service, current, old)
+
+    def _start(self, backend: Any, service: Any) -> Task:
+        definition = backend.describe_task_definition(service.task_definition)
+        container = definition.container_definitions[0]
+        image = container["image"]
+        port = int((service.load_balancers or [{}])[0].get("containerPort") or
+                   (container.get("portMappings") or [{}])[0].get("containerPort") or 8080)
+        address = next(_addresses)
+        colour = COLOURS.get(service.name.rsplit("-", 1)[-1], "#6b7280")
+        log = (self.log_dir / f"task-{address}.log").open("ab")
+        process = subprocess.Popen(  # noqa: S603 - our own sample app
+            [sys.executable, "-m", "sandbox.webapp", "--host", address, "--port", str(port),
+             "--version", image.rsplit(":", 1)[-1] if ":" in image else image, "--colour", colour],
+            cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+        task = Task(address, port, service.task_definition, image, process)
+        for group in self._groups(service):
+            moto_ext.set_target_health(group.arn, address, "initial", "Elb.RegistrationInProgress",
+                                       "Target registration is in progress")
+            group.register([task.target])
+        return task
+
+    def _groups(self, service: Any) -> list[Any]:
+        backend = elbv2_backends[ACCOUNT][REGION]
+        return [backend.target_groups[lb["targetGroupArn"]] for lb in service.load_balancers or []
+                if lb.get("targetGroupArn") in backend.target_groups]
+
+    def _healthy(self, service: Any, task: Task) -> bool:
+        groups = self._groups(service)
+        return bool(groups) and all(
+            moto_ext.TARGET_HEALTH.get((g.arn, task.address), ("initial",))[0] == "healthy" for g in groups)
+
+    def _deregister(self, service: Any, tasks: list[Task]) -> None:
+        for group in self._groups(service) if service else []:
+            group.deregister([t.target for t in tasks])
+            for task in tasks:
+                moto_ext.TARGET_HEALTH.pop((group.arn, task.address), None)
+
+    def _stop(self, tasks: list[Task], service: Any) -> None:
+        self._deregister(service, tasks)
+        for task in tasks:
+            task.process.terminate()
+
+    def _report(self, service: Any, current: list[Task], old: list[Task]) -> None:
+        """What DescribeServices says: running tasks, and deployments until the old tasks are gone."""
+        running = sum(1 for t in current if t.process.poll() is None and self._healthy(service, t))
+        service.running_count = running
+        service.pending_count = max(service.desired_count - running, 0)
+        primary = {"id": f"ecs-svc/{abs(hash(service.task_definition)) % 10**12}", "status": "PRIMARY",
+                   "taskDefinition": service.task_definition, "desiredCount": service.desired_count,
+                   "runningCount": running, "pendingCount": service.pending_count, "failedTasks": 0,
+                   "rolloutState": "COMPLETED" if running >= service.desired_count and not old else "IN_PROGRESS",
+                   "createdAt": utcnow(), "updatedAt": utcnow(), "launchType": "FARGATE"}
+        deployments = [primary]
+        if old:
+            deployments.append({**primary, "id": "ecs-svc/previous", "status": "ACTIVE",
+                                "taskDefinition": old[0].task_definition, "runningCount": len(old),
+                                "desiredCount": 0, "rolloutState": "COMPLETED"})
+        service.deployments = deployments
+
+    def shutdown(self) -> None:
+        with self.lock:
+            for tasks in self.tasks.values():
+                for task in tasks:
+                    task.process.terminate()
+            for tasks in self.tasks.values():
+                for task in tasks:
+                    try:
+                        task.process.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        task.process.kill()
+            self.tasks.clear()
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{"service": arn.rsplit("/", 1)[-1], "address": f"{t.address}:{t.port}", "image": t.image,
+                     "pid": t.process.pid, "alive": t.process.poll() is None}
+                    for arn, tasks in self.tasks.items() for t in tasks]

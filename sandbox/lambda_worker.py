@@ -1,0 +1,37 @@
+"""Runs one Lambda invocation in a fresh interpreter (see `lambda_runtime._run_in_subprocess`).
+
+Reads the event on stdin; prints one JSON line {"payload": ..., "errored": ...} last on stdout.
+The handler's own output (its logs) goes to stderr, as Lambda's would go to CloudWatch Logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from importlib import import_module
+
+
+def main() -> None:
+    from sandbox.lambda_runtime import LocalContext
+
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr  # logs go where Lambda's logs go; stdout carries only the result
+    module_name, handler_name = os.environ["LAMBDA_HANDLER"].rsplit(".", 1)
+    context = LocalContext(os.environ["LAMBDA_FUNCTION_NAME"], os.environ["LAMBDA_FUNCTION_ARN"],
+                           int(os.environ["LAMBDA_MEMORY"]), int(os.environ["LAMBDA_TIMEOUT"]))
+    try:
+        event = json.loads(sys.stdin.read() or "{}")
+        handler = getattr(import_module(module_name), handler_name)
+        result = {"payload": json.dumps(handler(event, context)), "errored": False}
+    except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports it
+        traceback.print_exc()
+        result = {"payload": json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}),
+                  "errored": True, "errorType": type(exc).__name__}
+    real_stdout.write(json.dumps(result) + "\n")
+    real_stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
