@@ -146,14 +146,16 @@ def _summary(target: Target, settings: Settings, out: dict[str, str]) -> list[tu
     state = releases.status(system_)
     rows = [(f"{s['role']} ({s['targetGroup']})", f"{', '.join(s['images'])}  {s['url']}  "
              f"{s['healthyTargets']}/{s['targets']} healthy") for s in state["sides"]]
-    rows += [("state machine", out.get("StateMachineArn", "")),
-             ("approvals", out.get("ApprovalEndpoint", "")), ("pipeline", out.get("PipelineName", ""))]
+    approvals = out.get("ApprovalEndpoint", "")
+    inbox = []
     if target.is_sandbox:
         from sandbox import control
 
         info = control.running()
         if info:
-            rows.append(("inbox", f"{info.web_url}/inbox"))
+            approvals, inbox = f"{info.web_url}/approvals/", [("inbox", f"{info.web_url}/inbox")]
+    rows += [("state machine", out.get("StateMachineArn", "")), ("approvals", approvals),
+             ("pipeline", out.get("PipelineName", "")), *inbox]
     return rows
 
 

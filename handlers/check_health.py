@@ -36,5 +36,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise GreenUnhealthy(
             f"{topology['green']['service']['serviceName']} did not become healthy within "
             f"{config['health']['deadlineSeconds']} s ({attempt + 1} checks): {describe_failure(report)}. "
-            "Production is unchanged; fix green and release again.")
+            "Fix green and release again.")
     return {**result, "waitSeconds": wait}

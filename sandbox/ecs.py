@@ -125,13 +125,14 @@ class EcsEmulator:
 
     def _report(self, service: Any, current: list[Task], old: list[Task]) -> None:
         """What DescribeServices says: running tasks, and deployments until the old tasks are gone."""
-        running = sum(1 for t in current if t.process.poll() is None and self._healthy(service, t))
+        running = sum(1 for t in current if t.process.poll() is None)
+        healthy = sum(1 for t in current if t.process.poll() is None and self._healthy(service, t))
         service.running_count = running
         service.pending_count = max(service.desired_count - running, 0)
         primary = {"id": f"ecs-svc/{abs(hash(service.task_definition)) % 10**12}", "status": "PRIMARY",
                    "taskDefinition": service.task_definition, "desiredCount": service.desired_count,
                    "runningCount": running, "pendingCount": service.pending_count, "failedTasks": 0,
-                   "rolloutState": "COMPLETED" if running >= service.desired_count and not old else "IN_PROGRESS",
+                   "rolloutState": "COMPLETED" if healthy >= service.desired_count and not old else "IN_PROGRESS",
                    "createdAt": utcnow(), "updatedAt": utcnow(), "launchType": "FARGATE"}
         deployments = [primary]
         if old:

@@ -262,16 +262,16 @@ def _follow_task_definitions(stack: Stack) -> None:
         reference = resource.get("Properties", {}).get("TaskDefinition")
         if resource.get("Type") != "AWS::ECS::Service" or not isinstance(reference, dict) or "Ref" not in reference:
             continue
-        service = stack.resource_map[logical]
-        task_definition = stack.resource_map[reference["Ref"]]
+        service: Any = stack.resource_map[logical]
+        task_definition: Any = stack.resource_map[reference["Ref"]]
         if service.task_definition != task_definition.arn:
             backend.update_service({"cluster": service.cluster_name, "service": service.name,
                                     "task_definition": task_definition.arn})
 
 
 def _remap_updated_task_definitions() -> None:
-    from moto.ecs.models import TaskDefinition
     from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+    from moto.ecs.models import TaskDefinition
 
     update = TaskDefinition.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
@@ -284,3 +284,17 @@ def _remap_updated_task_definitions() -> None:
                       account_id, region_name)
 
     TaskDefinition.update_from_cloudformation_json = classmethod(update_remapped)  # type: ignore[assignment,arg-type]
+
+
+def use_loopback_load_balancers(host: str = "127.0.0.1") -> None:
+    """Sandbox only: load balancers answer on loopback (see `sandbox.loadbalancer`), so that is their DNS name."""
+    from moto.elbv2.models import ELBv2Backend
+
+    create = ELBv2Backend.create_load_balancer
+
+    def create_on_loopback(self: ELBv2Backend, *args: Any, **kwargs: Any) -> Any:
+        load_balancer = create(self, *args, **kwargs)
+        load_balancer.dns_name = host
+        return load_balancer
+
+    ELBv2Backend.create_load_balancer = create_on_loopback  # type: ignore[method-assign]

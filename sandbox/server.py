@@ -58,6 +58,7 @@ def main() -> None:
     os.environ.pop("AWS_PROFILE", None)
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     moto_ext.install()
+    moto_ext.use_loopback_load_balancers()
     inbox.install()
     lambda_runtime.install_subprocess(endpoint)
 
