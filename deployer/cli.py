@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[command](args, console)
     except DeployError as exc:
-        console.say(f"error: {exc}")
+        console.error(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
-        console.say("interrupted: a release already started keeps running; `python deploy.py status` shows it")
+        console.error("interrupted: a release already started keeps running; `python deploy.py status` shows it")
         return 130
 
 

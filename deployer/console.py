@@ -21,6 +21,9 @@ class Console:
         """Progress and explanations; in --json mode they go to stderr so stdout stays parseable."""
         print(text, file=sys.stderr if self.as_json else self.stream, flush=True)
 
+    def error(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
     def step(self, text: str) -> None:
         self.say(f"[{self.elapsed()}] {text}")
 

@@ -12,13 +12,14 @@ HANDLERS = ROOT / "handlers"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # zip's earliest timestamp: mtimes never change the hash
 
 
-def source_files(root: Path = HANDLERS) -> list[tuple[str, Path]]:
+def source_files(root: Path | None = None) -> list[tuple[str, Path]]:
     """(archive name, path) of every handler module and the domain package, sorted."""
+    root = root or HANDLERS
     files = [p for p in root.rglob("*.py") if "__pycache__" not in p.parts]
     return sorted((p.relative_to(root).as_posix(), p) for p in files)
 
 
-def build_zip(dependencies: Path | None = None, root: Path = HANDLERS) -> bytes:
+def build_zip(dependencies: Path | None = None, root: Path | None = None) -> bytes:
     """The handlers (and, for AWS, the runtime dependencies unpacked in `dependencies`) as one zip."""
     entries = source_files(root)
     if dependencies is not None:
@@ -49,9 +50,9 @@ def install_dependencies(requirements: Path, cache: Path, platform: str = "manyl
     target = cache / f"deps-{digest[:16]}"
     if (target / ".complete").exists():
         return target
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",  # noqa: S603
-                    "--no-compile", "--only-binary=:all:", "--implementation", "cp", "--platform", platform,
-                    "--python-version", python_version, "--target", str(target), "-r", str(requirements)],
-                   check=True)
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+               "--no-deps", "--only-binary=:all:", "--implementation", "cp", "--platform", platform,
+               "--python-version", python_version, "--target", str(target), "-r", str(requirements)]
+    subprocess.run(command, check=True)  # noqa: S603 - our own fixed command
     (target / ".complete").write_text("")
     return target

@@ -50,7 +50,7 @@ def validate(settings: Settings) -> None:
         why = (f" (the load balancer would be named {alb!r}, {len(alb)} characters; AWS allows {ALB_NAME_LIMIT})"
                if len(alb) > ALB_NAME_LIMIT else "")
         problems.append(f"--name {settings.name!r} must be 2 to 20 lower-case letters, digits or hyphens, "
-                        f"starting with a letter{why}")
+                        f"starting with a letter, so that every name made from it fits AWS's limits{why}")
     if not settings.approver_emails:
         problems.append("--approver-email is required: approval requests and outcomes are mailed there")
     for email in settings.approver_emails:

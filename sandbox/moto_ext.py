@@ -4,11 +4,18 @@
   the result per job id so that tests and the sandbox can read what the engine reported.
 - ELBv2: DescribeTargetHealth reports every registered target healthy and has no API to change
   that; here a target's state can be set (by a test, or by the sandbox's health checker).
+- S3/IAM: policy conditions other than StringEquals are ignored (so `Bool`'s deny always applies), and a
+  bucket policy's `aws:SecureTransport` gets no value: a TLS-only policy denies every request. Here
+  `Bool` is evaluated, a Deny whose condition does not match does not apply (moto denies), and
+  in-process requests count as TLS (botocore sends them to https endpoints; the
+  sandbox's plain-HTTP endpoint never gets that policy).
 - Step Functions: SendTaskFailure drops the `cause`; here it is passed on, as AWS does.
 - DynamoDB: a conditional write is not atomic when requests arrive concurrently (moto checks,
   then writes, without a lock); here writes to one backend are serialised, as DynamoDB's are per item.
 - CloudFormation: `Fn::Cidr` is not evaluated; here it is.
 - CloudFormation: a stack created or updated through a change set gets no outputs; here it does.
+- CloudFormation: an update tries to modify a resource whose Condition is false (and fails on it);
+  here such a resource is left alone, as it was never created.
 - CloudFormation: a service whose `TaskDefinition: !Ref X` now names a new revision is not updated
   (moto compares the unresolved template); here it is, as CloudFormation would. And an updated
   AWS::ECS::TaskDefinition keeps its container definitions (moto drops their PascalCase keys).
@@ -67,6 +74,16 @@ def install() -> None:
             return original_clean_json(resource_json, resources_map)
 
         cfn_parsing.clean_json = clean_json
+        update_resource = cfn_parsing.parse_and_update_resource
+
+        def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any,
+                                      account_id: str, region_name: str) -> Any:
+            condition = resource_json.get("Condition")
+            if condition and not resources_map.lazy_condition_map[condition]:
+                return None
+            return update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+
+        cfn_parsing.parse_and_update_resource = parse_and_update_resource
         apply = ChangeSet.apply
 
         def apply_with_outputs(self: ChangeSet) -> None:
@@ -82,6 +99,7 @@ def install() -> None:
         StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)  # type: ignore[assignment,arg-type]
         StateMachine.update_from_cloudformation_json = classmethod(_update_state_machine)  # type: ignore[assignment,arg-type]
         _remap_updated_task_definitions()
+        _bucket_policies_see_tls()
         _keep_target_group_tags()
         _keep_service_load_balancers()
         for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
@@ -298,3 +316,34 @@ def use_loopback_load_balancers(host: str = "127.0.0.1") -> None:
         return load_balancer
 
     ELBv2Backend.create_load_balancer = create_on_loopback  # type: ignore[method-assign]
+
+
+def _bucket_policies_see_tls() -> None:
+    from moto.iam import policy_conditions
+    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    permitted = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self: IAMPolicyStatement, action: str, resource: str = "*", principal: str | None = None,
+                            incoming_condition_values: dict[str, str] | None = None) -> PermissionResult:
+        if self._statement.get("Effect") == "Deny" and self._statement.get("Condition") and \
+                not self._check_conditions(incoming_condition_values):
+            return PermissionResult.NEUTRAL
+        return permitted(self, action, resource, principal, incoming_condition_values)
+
+    IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
+
+    def bool_operation(expected_value: list[str] | str, actual_value: str) -> bool:
+        expected = expected_value if isinstance(expected_value, list) else [expected_value]
+        return str(actual_value).lower() in [str(e).lower() for e in expected]
+
+    policy_conditions.CONDITION_OPERATIONS["Bool"] = bool_operation
+
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(self.policy.decode()).is_action_permitted(
+            action, resource, incoming_condition_values={"aws:SecureTransport": "true"})
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]

@@ -1,0 +1,146 @@
+"""`python deploy.py --aws` end to end against moto: the real boto3 calls of the AWS path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from deployer import cli, package
+
+REGION = "us-east-1"
+BASE = ["--aws", "--region", REGION, "--approver-email", "ops@example.com", "--test-cidr", "203.0.113.0/24"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def stacks() -> dict[str, str]:
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    return {s["StackName"]: s["StackStatus"] for s in cfn.describe_stacks()["Stacks"]}
+
+
+@pytest.fixture
+def deployed(mocked: None, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code, out, _ = run(capsys, *BASE, "--json")
+    assert code == 0, out
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def test_first_deploy_creates_everything_and_prints_what_a_user_needs(deployed: dict[str, Any]) -> None:
+    assert deployed["stack"] == "created" and deployed["serviceStack"] == "created"
+    outputs = deployed["outputs"]
+    for key in ("ProductionUrl", "TestUrl", "StateMachineArn", "ApprovalEndpoint", "PipelineName"):
+        assert outputs[key]
+    assert stacks()["shop"] == "CREATE_COMPLETE" and stacks()["shop-service"] == "CREATE_COMPLETE"
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = "shop-artifacts-123456789012-us-east-1"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert any(k.startswith("code/") for k in keys) and any(k.startswith("templates/") for k in keys)
+    tags = boto3.client("elbv2", region_name=REGION).describe_tags(
+        ResourceArns=[outputs["Code1TargetGroupArn"]])["TagDescriptions"][0]["Tags"]
+    assert {"Key": "IsProduction", "Value": "true"} in tags
+
+
+def test_second_deploy_with_no_change_says_so_and_changes_nothing(deployed: dict[str, Any],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *BASE)
+    assert code == 0
+    assert "Nothing changed" in out
+    assert "uploaded 0 new object(s)" in out
+
+
+def test_code_change_updates_the_functions_and_nothing_else(deployed: dict[str, Any], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    changed = tmp_path / "handlers"
+    shutil.copytree(package.HANDLERS, changed, ignore=shutil.ignore_patterns("__pycache__"))
+    (changed / "notify.py").write_text((changed / "notify.py").read_text() + "\n# a change\n")
+    monkeypatch.setattr(package, "HANDLERS", changed)
+    code, out, _ = run(capsys, *BASE)
+    assert code == 0
+    assert "stack shop: updated" in out and "stack shop-service: unchanged" in out
+    assert "uploaded 1 new object(s)" in out  # the new code package; every template is unchanged
+
+
+def test_dry_run_shows_the_change_set_and_creates_no_stack(mocked: None, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *BASE, "--dry-run")
+    assert code == 0
+    assert "Add     AWS::CloudFormation::Stack" in out and "Engine" in out
+    assert "dry run: nothing was changed" in out
+    assert stacks() == {}
+
+
+def test_destroy_removes_what_it_created_and_says_what_it_kept(deployed: dict[str, Any],
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "destroy", "--aws", "--region", REGION)
+    assert code == 0
+    assert set(stacks().values()) <= {"DELETE_COMPLETE"}
+    assert "stack shop-service" in out and "bucket shop-artifacts-123456789012-us-east-1" in out
+    assert "Kept:" in out and "ECR repository" in out and "KMS key" in out
+    assert out.index("stack shop-service") < out.index("stack shop\n")  # services before the load balancer
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--name", "a-very-long-system-name-x"], "must be 2 to 20 lower-case letters"),
+    (["--name", "Shop"], "must be 2 to 20 lower-case letters"),
+    (["--name", "shop-with-a-name-way-too-long"], "AWS allows 32"),
+    (["--approver-email", "not-an-email"], "is not an email address"),
+    (["--test-cidr", "0.0.0.0/0"], "must not be the whole internet"),
+    (["--test-cidr", "office"], "is not a CIDR block"),
+    (["--connection-arn", "arn:aws:codeconnections:us-east-1:123456789012:connection/x"], "go together"),
+])
+def test_bad_input_fails_fast_naming_the_fix(mocked: None, capsys: pytest.CaptureFixture[str], args: list[str],
+                                             words: str) -> None:
+    code, _, err = run(capsys, *BASE, *args)
+    assert code == 2
+    assert words in err and "Nothing was changed" in err
+    assert stacks() == {}
+
+
+def test_missing_credentials_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code, _, err = run(capsys, *BASE)
+    assert code == 2 and "No AWS credentials found" in err
+
+
+def test_bucket_in_another_region_is_refused(mocked: None, capsys: pytest.CaptureFixture[str]) -> None:
+    boto3.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="my-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    code, _, err = run(capsys, *BASE, "--bucket", "my-artifacts")
+    assert code == 2 and "is in eu-west-1, but you deploy to us-east-1" in err
+    assert stacks() == {}
+
+
+def test_stack_in_a_failed_state_explains_how_to_recover(deployed: dict[str, Any],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from moto.cloudformation.models import cloudformation_backends
+
+    backend = cloudformation_backends["123456789012"][REGION]
+    next(s for s in backend.stacks.values() if s.name == "shop").status = "ROLLBACK_COMPLETE"
+    code, _, err = run(capsys, *BASE)
+    assert code == 2 and "ROLLBACK_COMPLETE" in err and "destroy --aws" in err
+
+
+def test_no_secret_is_printed(deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    code, out, err = run(capsys, *BASE)
+    assert code == 0
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] not in out + err
