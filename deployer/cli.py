@@ -68,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     decided.add_argument("--reject", action="store_true", help="reject as soon as approval is asked")
     release.add_argument("--reason", default="", help="reason recorded with --approve/--reject")
     release.add_argument("--health-deadline", type=int, help="seconds green may take to become healthy")
+    release.add_argument("--health-interval", type=int, help="seconds between health checks (doubles up to 60)")
     release.add_argument("--approval-timeout", type=int, help="seconds to wait for a decision")
     approve = commands.add_parser("approve", parents=[common], help="approve the release waiting for approval")
     approve.add_argument("--reason", default="")
@@ -177,8 +178,10 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     releases.put_image_on_green(system_, console, args.image)
     request: dict[str, Any] = {**system_.base_request(), "expectedImage": args.image,
                                "description": f"deploy.py release --image {args.image}"}
-    if args.health_deadline is not None:
-        request["health"] = {"deadlineSeconds": args.health_deadline}
+    health = {key: value for key, value in (("deadlineSeconds", args.health_deadline),
+                                            ("pollIntervalSeconds", args.health_interval)) if value is not None}
+    if health:
+        request["health"] = health
     if args.approval_timeout is not None:
         request["approval"] = {"required": True, "timeoutSeconds": args.approval_timeout}
     execution = releases.start(system_, request, "release")

@@ -1,0 +1,200 @@
+"""The sandbox as a user meets it: `python deploy.py` commands, real HTTP through the local load balancer."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION, TEST = 8000, 8080
+pytestmark = pytest.mark.sandbox
+
+
+def deploy(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "deploy.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=_env(), check=False)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def version(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=5) as response:
+        return str(json.loads(response.read())["version"])
+
+
+def status() -> dict[str, Any]:
+    result = deploy("status", "--json")
+    assert result.returncode == 0, result.stderr
+    state: dict[str, Any] = json.loads(result.stdout)
+    return state
+
+
+def inbox() -> list[dict[str, Any]]:
+    result = deploy("inbox", "--json")
+    assert result.returncode == 0, result.stderr
+    messages: list[dict[str, Any]] = json.loads(result.stdout)["messages"]
+    return messages
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[subprocess.CompletedProcess[str]]:
+    deploy("down")
+    started = deploy()
+    yield started
+    deploy("down")
+
+
+def test_bootstrap_from_nothing_serves_the_initial_version(sandbox: subprocess.CompletedProcess[str]) -> None:
+    assert sandbox.returncode == 0, sandbox.stdout + sandbox.stderr
+    assert "production serves at http://127.0.0.1:8000/" in sandbox.stdout
+    assert "inbox" in sandbox.stdout and "Next: python deploy.py release" in sandbox.stdout
+    assert version(PRODUCTION) == "v1" and version(TEST) == "v1"
+    again = deploy()
+    assert again.returncode == 0 and "reusing the sandbox" in again.stdout and "Nothing changed" in again.stdout
+
+
+def test_approved_release_moves_production_and_swaps_tags(sandbox: Any) -> None:
+    result = deploy("release", "--image", "sample-app:v2", "--approve", "--health-interval", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert version(PRODUCTION) == "v2" and version(TEST) == "v1"
+    sides = {s["role"]: s for s in status()["sides"]}
+    assert sides["live"]["images"] == ["sample-app:v2"] and sides["live"]["targetGroup"] == "shop-code2"
+    assert status()["tagProblems"] == []
+
+
+def test_broken_version_is_stopped_before_approval(sandbox: Any) -> None:
+    before = len(inbox())
+    result = deploy("release", "--image", "sample-app:v3-broken", "--approve", "--health-deadline", "15",
+                    "--health-interval", "2")
+    assert result.returncode != 0
+    assert "GreenUnhealthy" in result.stdout and "Target.ResponseCodeMismatch" in result.stdout
+    assert version(PRODUCTION) == "v2"
+    subjects = [m["subject"] for m in inbox()[before:]]
+    assert not any(s.startswith("Approve?") for s in subjects)  # nobody was asked to approve it
+    assert any("GreenUnhealthy" in s for s in subjects)
+
+
+def test_rejected_release_leaves_production(sandbox: Any) -> None:
+    result = deploy("release", "--image", "sample-app:v3", "--reject", "--reason", "copy is wrong",
+                    "--health-interval", "2")
+    assert result.returncode != 0 and "ApprovalRejected" in result.stdout
+    assert version(PRODUCTION) == "v2" and version(TEST) == "v3"  # green keeps the rejected version for review
+
+
+def test_release_whose_approval_times_out_leaves_production(sandbox: Any) -> None:
+    result = deploy("release", "--image", "sample-app:v4", "--approval-timeout", "2", "--health-interval", "2")
+    assert result.returncode != 0 and "ApprovalTimedOut" in result.stdout
+    assert version(PRODUCTION) == "v2"
+
+
+def test_approval_from_the_inbox_link_get_then_post_as_a_browser(sandbox: Any) -> None:
+    before = len(inbox())
+    process = subprocess.Popen([sys.executable, str(ROOT / "deploy.py"), "release", "--image", "sample-app:v5",
+                                "--health-interval", "2"], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    link = None
+    deadline = time.monotonic() + 60
+    while link is None and time.monotonic() < deadline:
+        requests = [m for m in inbox()[before:] if m["subject"].startswith("Approve?")]
+        link = next((u for m in requests for u in m["links"] if "/approvals/" in u), None)
+        time.sleep(0.5)
+    assert link, "no approval request arrived in the inbox"
+    with urllib.request.urlopen(link, timeout=10) as page:  # what a mail scanner does: changes nothing
+        html = page.read().decode()
+    assert 'method="post"' in html and "sample-app:v5" in html
+    time.sleep(1)
+    assert version(PRODUCTION) == "v2"
+    form = urllib.parse.urlencode({"decision": "approve", "name": "Ada Lovelace", "reason": "checked :8080"})
+    request = urllib.request.Request(link, data=form.encode(), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200 and "Approved by Ada Lovelace" in answer.read().decode()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, out + err
+    assert version(PRODUCTION) == "v5"
+    try:  # the link is single-use
+        urllib.request.urlopen(urllib.request.Request(link, data=form.encode(), method="POST"), timeout=10)
+        replay_status = 200
+    except urllib.error.HTTPError as exc:
+        replay_status = exc.code
+    assert replay_status == 409
+
+
+def test_rollback_puts_the_previous_version_back(sandbox: Any) -> None:
+    result = deploy("rollback")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert version(PRODUCTION) == "v2" and version(TEST) == "v5"
+
+
+def test_no_request_fails_while_traffic_moves_under_steady_load(sandbox: Any) -> None:
+    statuses: Counter[int | str] = Counter()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
+        while not stop.is_set():
+            try:
+                connection.request("GET", "/version")
+                response = connection.getresponse()
+                response.read()
+                statuses[response.status] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                statuses[type(exc).__name__] += 1
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
+        connection.close()
+
+    workers = [threading.Thread(target=hammer) for _ in range(8)]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    try:
+        result = deploy("release", "--image", "sample-app:v6", "--approve", "--health-interval", "2")
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=15)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    total = sum(statuses.values())
+    assert statuses[200] == total, statuses
+    assert total / elapsed > 100, f"only {total / elapsed:.0f} requests/s: the load was not steady"
+    assert version(PRODUCTION) == "v6"
+
+
+def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
+    with urllib.request.urlopen("http://127.0.0.1:9000/tasks.json", timeout=5) as response:
+        pids = [t["pid"] for t in json.loads(response.read())]
+    server_pid = json.loads((ROOT / ".sandbox" / "server.json").read_text())["pid"]
+    assert pids
+    result = deploy("down")
+    assert result.returncode == 0 and "stopped" in result.stdout
+    for pid in [*pids, server_pid]:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    for port in (4566, 9000, PRODUCTION, TEST):
+        assert not port_open(port), f"port {port} still open"
+    assert not (ROOT / ".sandbox").exists()
+    assert re.search(r"127\.0\.0\.1", "127.0.0.1")
