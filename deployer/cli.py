@@ -220,7 +220,8 @@ def _finish(console: Console, system_: releases.System, run: releases.ReleaseRun
     ok = run.status == "SUCCEEDED" and (image is None or image in live["images"])
     message = outcome.get("message") or run.cause or run.status
     data = {"execution": run.execution_arn, "status": run.status, "error": run.error, "message": message,
-            "live": live, "steps": run.steps}
+            "live": live, "steps": run.steps, "seconds": round(run.seconds, 2),
+            "engineSeconds": round(run.seconds - run.waited_seconds, 2)}
     lines = ["", ("Released: " if ok else f"Not released ({run.error or run.status}): ") + str(message),
              f"production: {', '.join(live['images'])} at {live['url']}"]
     console.result(data, lines)

@@ -114,6 +114,8 @@ class ReleaseRun:
     cause: str | None
     output: dict[str, Any] | None
     steps: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    waited_seconds: float = 0.0  # in Wait states and waiting for approval: time the engine did not spend
 
 
 def put_image_on_green(system_: System, console: Console, image: str) -> Topology:
@@ -157,8 +159,9 @@ def follow(system_: System, console: Console, execution_arn: str,
         described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
             output = json.loads(described["output"]) if described.get("output") else None
+            seconds = (described["stopDate"] - described["startDate"]).total_seconds()
             return ReleaseRun(execution_arn, described["status"], described.get("error"), described.get("cause"),
-                              output, steps)
+                              output, steps, seconds, waited_seconds(events))
         if on_approval and not asked and steps and steps[-1] == "Ask for approval" and pending_for(
                 system_, execution_arn):
             asked = True
@@ -195,3 +198,20 @@ def decide(system_: System, approve: bool, reason: str, execution_arn: str | Non
     decision = Decision(approved=approve, by=f"{getpass.getuser()} (deploy.py)", reason=reason,
                         at=int(time.time()), source_ip="command line")
     return deliver_decision(system_.store(), Workflow(system_.target.client("stepfunctions")), keys[0], decision)
+
+
+def waited_seconds(events: list[dict[str, Any]]) -> float:
+    """Time spent in Wait states and in the approval task: the user's settings and decisions, not the engine."""
+    waited = 0.0
+    entered: dict[str, Any] = {}
+    for event in events:
+        if event.get("stateEnteredEventDetails"):
+            entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
+        details = event.get("stateExitedEventDetails")
+        name = details["name"] if details else None
+        if name in entered and (name == "Ask for approval" or event["type"] == "WaitStateExited"):
+            waited += (event["timestamp"] - entered.pop(name)).total_seconds()
+    for event in events:  # a failed approval task exits without a StateExited event
+        if event["type"] in {"TaskTimedOut", "TaskFailed"} and "Ask for approval" in entered:
+            waited += (event["timestamp"] - entered.pop("Ask for approval")).total_seconds()
+    return waited
