@@ -30,13 +30,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         except ReleaseError as exc:
             logger.warning("Could not read the production listener for the report", extra={"error": str(exc)})
     outcome = compute_outcome(state, state.get("failedStep"), production_now)
-    Topic(os.environ["NOTIFICATION_TOPIC_ARN"]).publish(outcome["subject"], compose_notification(outcome))
     job_id = _job_id(state)
-    if job_id:
+    if job_id:  # first: a pipeline left unanswered waits for its action timeout
         pipeline = Pipeline()
         reported = (pipeline.succeed(job_id, outcome["message"]) if outcome["status"] == Status.SUCCEEDED
                     else pipeline.fail(job_id, outcome["message"]))
         outcome["report"]["codePipelineReported"] = reported
+    Topic(os.environ["NOTIFICATION_TOPIC_ARN"]).publish(outcome["subject"], compose_notification(outcome))
     logger.info("Outcome reported", extra={"status": outcome["status"], "error": outcome["error"],
                                            "failedStep": outcome["failedStep"], "codePipelineJob": bool(job_id)})
     return dict(outcome)

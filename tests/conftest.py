@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,13 +21,6 @@ from moto import mock_aws  # noqa: E402
 from release import aws  # noqa: E402
 from sandbox import lambda_runtime, moto_ext  # noqa: E402
 from tests.support.world import World  # noqa: E402
-
-EVENTS = Path(__file__).parent / "events"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
-    return event
 
 
 @pytest.fixture(autouse=True)
