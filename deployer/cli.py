@@ -175,6 +175,10 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
 def cmd_release(args: argparse.Namespace, console: Console) -> int:
     target, settings = _target(args, console)
     system_ = releases.System.load(target, settings)
+    running = releases.running_releases(system_)
+    if running:  # checked before green is touched: the engine's lock would refuse the release anyway
+        raise DeployError(f"ReleaseInProgress: {running[0]['name']} is running (at '{running[0]['step']}'). Wait for "
+                          "it, or decide it (`python deploy.py approve` / `reject`). Nothing was changed.")
     releases.put_image_on_green(system_, console, args.image)
     request: dict[str, Any] = {**system_.base_request(), "expectedImage": args.image,
                                "description": f"deploy.py release --image {args.image}"}

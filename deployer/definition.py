@@ -21,6 +21,7 @@ FUNCTIONS = {
     "RequestApprovalFunctionArn": "request_approval",
     "SwapTrafficFunctionArn": "swap_traffic",
     "NotifyFunctionArn": "notify",
+    "LockFunctionArn": "lock",
 }
 
 

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from release.exceptions import ReleaseError
 from release.gateways.elbv2 import LoadBalancing
+from release.gateways.locks import LockStore
 from release.gateways.notifications import Topic
 from release.gateways.pipeline import Pipeline
 from release.observability import logger, tracer
@@ -23,6 +24,10 @@ _JOB_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = event["state"]
+    lock = state.get("lock") or {}
+    if lock.get("holder") == event.get("execution"):  # first: reporting must never keep the lock held
+        released = LockStore(os.environ["LOCKS_TABLE"]).release(lock["key"], lock["holder"])
+        logger.info("Release lock released", extra={"released": released})
     production_now = None
     if state.get("topology"):
         try:  # best effort: the report says where production points, read now, not remembered

@@ -86,3 +86,7 @@ class UnexpectedGreenImage(TopologyError):
 
 class ApprovalNoLongerPending(ReleaseError):
     """The execution stopped waiting (timed out, finished or was stopped) before the decision arrived."""
+
+
+class ReleaseInProgress(ReleaseError):
+    """Another release holds this load balancer's lock and is still running."""

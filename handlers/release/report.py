@@ -18,6 +18,7 @@ class Status(StrEnum):
 
 class Step(StrEnum):
     DISCOVER = "discover"
+    LOCK = "lock"
     HEALTH = "health"
     APPROVAL = "approval"
     SWAP = "swap"
@@ -32,7 +33,8 @@ class Outcome(TypedDict):
     report: dict[str, Any]
 
 
-_STEP_WORDS = {Step.DISCOVER: "while discovering the topology", Step.HEALTH: "while checking green's health",
+_STEP_WORDS = {Step.DISCOVER: "while discovering the topology",
+               Step.LOCK: "while taking the release lock", Step.HEALTH: "while checking green's health",
                Step.APPROVAL: "while waiting for approval", Step.SWAP: "while swapping traffic"}
 
 

@@ -334,3 +334,45 @@ def test_pipeline_prepare_step_puts_the_new_image_on_green_only(world: World, tm
         "Parameters": {"Code2": "repo/shop-web:abc123", "Code1": "shop-web:1.0.0"}}
     release = json.loads((tmp_path / "r.json").read_text())
     assert release["expectedImage"] == "repo/shop-web:abc123" and release["loadBalancer"] == "shop-alb"
+
+
+def test_a_second_release_on_the_same_load_balancer_is_refused_at_once(world: World) -> None:
+    first = world.start(world.request())
+    _, approval_id = approval_link(world)  # the first release now waits for approval, holding the lock
+    second = world.wait(world.start(world.request()))
+    error, cause = _fail_reason(second)
+    assert error == "ReleaseInProgress" and first.rsplit(":", 1)[-1] in cause
+    assert world.messages("approvals") == []  # the second never got as far as asking
+    decide(world, approval_id, "approve")
+    assert world.wait(first)["status"] == "SUCCEEDED"
+    assert locks(world) == []  # released on the way out
+
+
+@pytest.mark.parametrize("outcome", ["rejected", "timed out", "unhealthy"])
+def test_the_lock_is_released_on_every_exit_path(world: World, outcome: str) -> None:
+    if outcome == "unhealthy":
+        moto_ext.set_target_health(world.ids["Code2"], "10.0.2.10", "unhealthy")
+    request = world.request(health={"deadlineSeconds": 1, "pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1},
+                            approval={"required": True, "timeoutSeconds": 1 if outcome == "timed out" else 30})
+    execution = world.start(request)
+    if outcome == "rejected":
+        _, approval_id = approval_link(world)
+        decide(world, approval_id, "reject", reason="no")
+    assert world.wait(execution)["status"] == "FAILED"
+    assert locks(world) == []
+
+
+def test_a_lock_left_by_a_release_that_no_longer_runs_is_taken_over(world: World) -> None:
+    finished = world.start(world.request(loadBalancer="no-such-alb"))  # fails at discovery, never locks
+    assert world.wait(finished)["status"] == "FAILED"
+    lb_arn = world.ids["lb"]
+    world.client("dynamodb").put_item(TableName=world.ids["locks"], Item={
+        "lockKey": {"S": lb_arn}, "executionArn": {"S": finished}, "acquiredAt": {"N": "0"}})
+    described = world.wait(world.start(world.request(approval={"required": False})))
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"])["lock"]["tookOverFrom"] == finished
+    assert locks(world) == []
+
+
+def locks(world: World) -> list[dict[str, Any]]:
+    return list(world.client("dynamodb").scan(TableName=world.ids["locks"])["Items"])

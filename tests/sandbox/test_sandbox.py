@@ -185,6 +185,21 @@ def test_no_request_fails_while_traffic_moves_under_steady_load(sandbox: Any) ->
     assert version(PRODUCTION) == "v6"
 
 
+def test_a_release_while_another_waits_for_approval_changes_nothing(sandbox: Any) -> None:
+    process = subprocess.Popen([sys.executable, str(ROOT / "deploy.py"), "release", "--image", "sample-app:v7",
+                                "--health-interval", "2"], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(r["step"] == "Ask for approval" for r in status()["releases"]):
+        time.sleep(0.5)
+    second = deploy("release", "--image", "sample-app:v8", "--approve")
+    assert second.returncode == 2 and "ReleaseInProgress" in second.stderr
+    assert {s["role"]: s["images"] for s in status()["sides"]}["test"] == ["sample-app:v7"]  # green untouched
+    assert deploy("reject", "--reason", "testing the lock").returncode == 0
+    process.communicate(timeout=60)
+    assert process.returncode != 0 and version(PRODUCTION) == "v6"
+
+
 def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
     with urllib.request.urlopen("http://127.0.0.1:9000/tasks.json", timeout=5) as response:
         pids = [t["pid"] for t in json.loads(response.read())]

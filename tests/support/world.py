@@ -98,9 +98,13 @@ class World:
                          AttributeDefinitions=[{"AttributeName": "approvalKey", "AttributeType": "S"}],
                          KeySchema=[{"AttributeName": "approvalKey", "KeyType": "HASH"}])
         self.ids["table"] = "shop-approvals"
+        ddb.create_table(TableName="shop-release-locks", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "lockKey", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "lockKey", "KeyType": "HASH"}])
+        self.ids["locks"] = "shop-release-locks"
 
     def environment(self) -> dict[str, str]:
-        return {"APPROVALS_TABLE": self.ids["table"], "APPROVAL_URL": APPROVAL_URL,
+        return {"APPROVALS_TABLE": self.ids["table"], "APPROVAL_URL": APPROVAL_URL, "LOCKS_TABLE": self.ids["locks"],
                 "APPROVAL_TOPIC_ARN": self.ids["approvalsTopic"],
                 "NOTIFICATION_TOPIC_ARN": self.ids["notificationsTopic"],
                 "POWERTOOLS_TRACE_DISABLED": "true"}

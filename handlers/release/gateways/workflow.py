@@ -25,6 +25,17 @@ class Workflow:
         self._call("states:SendTaskFailure", lambda: self._client.send_task_failure(
             taskToken=task_token, error=error, cause=cause[:32768]))
 
+    def execution_status(self, execution_arn: str) -> str:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, or GONE when Step Functions no longer knows it."""
+        try:
+            return str(self._client.describe_execution(executionArn=execution_arn)["status"])
+        except ClientError as exc:
+            if aws.error_code(exc) in {"ExecutionDoesNotExist", "InvalidArn"}:
+                return "GONE"
+            raise aws.translate(exc, "states:DescribeExecution") from exc
+        except BotoCoreError as exc:
+            raise aws.translate(exc, "states:DescribeExecution") from exc
+
     @staticmethod
     def _call(operation: str, call: Any) -> None:
         try:

@@ -1,0 +1,74 @@
+"""Amazon DynamoDB: the release lock of each load balancer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .. import aws
+
+
+class LockStore:
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self._table = table_name
+        self._client = client or aws.client("dynamodb")
+
+    def put_if_free(self, key: str, execution_arn: str, now: int) -> str | None:
+        """Take the lock if nobody holds it; otherwise return the holder's execution ARN."""
+        try:
+            self._client.put_item(TableName=self._table, Item=self._item(key, execution_arn, now),
+                                  ConditionExpression="attribute_not_exists(lockKey)",
+                                  ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                returned: Any = exc.response.get("Item")  # moto may not return the old item: read it then
+                old: dict[str, Any] = returned or self._read(key) or {}
+                return str(old.get("executionArn", {}).get("S", "")) or None
+            raise aws.translate(exc, "dynamodb:PutItem") from exc
+        except BotoCoreError as exc:
+            raise aws.translate(exc, "dynamodb:PutItem") from exc
+        return None
+
+    def take_over(self, key: str, dead_holder: str, execution_arn: str, now: int) -> bool:
+        try:
+            self._client.put_item(TableName=self._table, Item=self._item(key, execution_arn, now),
+                                  ConditionExpression="executionArn = :dead",
+                                  ExpressionAttributeValues={":dead": {"S": dead_holder}})
+        except ClientError as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise aws.translate(exc, "dynamodb:PutItem") from exc
+        except BotoCoreError as exc:
+            raise aws.translate(exc, "dynamodb:PutItem") from exc
+        return True
+
+    def release(self, key: str, execution_arn: str) -> bool:
+        """Delete the lock if this execution holds it; False if it does not (nothing to release)."""
+        try:
+            self._client.delete_item(TableName=self._table, Key={"lockKey": {"S": key}},
+                                     ConditionExpression="executionArn = :me",
+                                     ExpressionAttributeValues={":me": {"S": execution_arn}})
+        except ClientError as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise aws.translate(exc, "dynamodb:DeleteItem") from exc
+        except BotoCoreError as exc:
+            raise aws.translate(exc, "dynamodb:DeleteItem") from exc
+        return True
+
+    def holder(self, key: str) -> str | None:
+        item = self._read(key)
+        return str(item["executionArn"]["S"]) if item else None
+
+    def _read(self, key: str) -> dict[str, Any] | None:
+        try:
+            item: dict[str, Any] | None = self._client.get_item(
+                TableName=self._table, Key={"lockKey": {"S": key}}, ConsistentRead=True).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise aws.translate(exc, "dynamodb:GetItem") from exc
+        return item
+
+    @staticmethod
+    def _item(key: str, execution_arn: str, now: int) -> dict[str, Any]:
+        return {"lockKey": {"S": key}, "executionArn": {"S": execution_arn}, "acquiredAt": {"N": str(now)}}
