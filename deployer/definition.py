@@ -22,6 +22,9 @@ FUNCTIONS = {
     "SwapTrafficFunctionArn": "swap_traffic",
     "NotifyFunctionArn": "notify",
     "LockFunctionArn": "lock",
+    "ShiftTrafficFunctionArn": "shift_traffic",
+    "WatchFunctionArn": "watch",
+    "RollBackFunctionArn": "roll_back",
 }
 
 

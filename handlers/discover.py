@@ -8,6 +8,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from release.config import parse_request
 from release.discovery import discover
+from release.exceptions import AlarmNotFound
+from release.gateways.alarms import Alarms
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
 from release.observability import logger, tracer
@@ -18,6 +20,11 @@ from release.observability import logger, tracer
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = parse_request(event.get("request"))
     topology = discover(config, LoadBalancing(), Containers())
+    alarms = config["traffic"]["alarms"]
+    missing = sorted(set(alarms) - {a["AlarmName"] for a in Alarms().describe(alarms)})
+    if missing:  # a typo would silently disable the guard: refuse before anything changes
+        raise AlarmNotFound(f"CloudWatch alarm(s) {', '.join(missing)} do not exist in this account and region. "
+                            "Fix 'traffic.alarms' in the request. Nothing was changed.")
     logger.info("Topology discovered", extra={
         "loadBalancer": topology["loadBalancerName"],
         "blue": topology["blue"]["targetGroupName"], "green": topology["green"]["targetGroupName"],

@@ -40,6 +40,21 @@ class ApprovalConfig(TypedDict):
     timeoutSeconds: int
 
 
+class Strategy(StrEnum):
+    ALL_AT_ONCE = "all-at-once"
+    CANARY = "canary"
+    LINEAR = "linear"
+
+
+class TrafficConfig(TypedDict):
+    strategy: str
+    stepPercent: int  # canary: the canary's share; linear: the increment
+    intervalSeconds: int  # how long each step lasts before the next
+    bakeSeconds: int  # watching after all traffic is on green
+    checkIntervalSeconds: int  # how often alarms and targets are checked while shifting and baking
+    alarms: list[str]
+
+
 class ReleaseConfig(TypedDict):
     action: str
     loadBalancer: str
@@ -48,6 +63,7 @@ class ReleaseConfig(TypedDict):
     testPort: int
     health: HealthConfig
     approval: ApprovalConfig
+    traffic: TrafficConfig
     codePipelineJobId: str | None
     description: str
     expectedImage: NotRequired[str | None]
@@ -59,7 +75,7 @@ def parse_request(raw: Any) -> ReleaseConfig:
     if not isinstance(raw, dict):
         raise InvalidInput("The release request must be a JSON object, e.g. "
                            '{"loadBalancer": "my-alb", "cluster": "my-cluster"}.')
-    known = {"action", "loadBalancer", "cluster", "productionPort", "testPort", "health", "approval",
+    known = {"action", "loadBalancer", "cluster", "productionPort", "testPort", "health", "approval", "traffic",
              "codePipelineJobId", "description", "expectedImage"}
     for key in sorted(set(raw) - known):
         problems.append(f"unknown field '{key}' (known fields: {', '.join(sorted(known))})")
@@ -91,6 +107,7 @@ def parse_request(raw: Any) -> ReleaseConfig:
         "timeoutSeconds": _int(approval_raw, "timeoutSeconds", 86400, 1, MAX_WAIT_SECONDS, problems,
                                "approval."),
     }
+    traffic = _traffic(_object(raw, "traffic", problems), problems)
     job_id = raw.get("codePipelineJobId")
     if job_id is not None and not (isinstance(job_id, str) and re.fullmatch(r"[0-9a-fA-F-]{36}", job_id)):
         problems.append("'codePipelineJobId' must be a CodePipeline job id (a UUID) or absent")
@@ -112,6 +129,7 @@ def parse_request(raw: Any) -> ReleaseConfig:
         "testPort": test_port,
         "health": health,
         "approval": approval,
+        "traffic": traffic,
         "codePipelineJobId": job_id,
         "description": description,
         "expectedImage": expected_image,
@@ -173,3 +191,52 @@ def _probe(health_raw: dict[str, Any], problems: list[str]) -> ProbeConfig | Non
         "timeoutSeconds": _int(raw, "timeoutSeconds", 5, 1, 60, problems, "health.probe."),
         "baseUrl": base_url,
     }
+
+
+DEFAULT_BAKE_SECONDS = 180
+_ALARM_NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
+
+
+def parse_strategy(text: str) -> tuple[Strategy, int, int]:
+    """'all-at-once', 'canary:P:N' or 'linear:S:N' (N minutes, decimals allowed) -> (strategy, %, seconds)."""
+    parts = text.split(":")
+    try:
+        strategy = Strategy(parts[0])
+    except ValueError:
+        raise ValueError(f"unknown strategy {parts[0]!r}: use all-at-once, canary:P:N or linear:S:N") from None
+    if strategy is Strategy.ALL_AT_ONCE:
+        if len(parts) != 1:
+            raise ValueError("all-at-once takes no arguments")
+        return strategy, 100, 0
+    if len(parts) != 3:
+        raise ValueError(f"{strategy.value} needs a percentage and minutes, e.g. {strategy.value}:10:5")
+    try:
+        percent, minutes = int(parts[1]), float(parts[2])
+    except ValueError:
+        raise ValueError(f"in {text!r} the percentage must be a whole number and the minutes a number") from None
+    if not 1 <= percent <= 99:
+        raise ValueError(f"the percentage in {text!r} must be from 1 to 99")
+    if not 0 <= minutes <= 24 * 60:
+        raise ValueError(f"the minutes in {text!r} must be from 0 to 1440")
+    return strategy, percent, round(minutes * 60)
+
+
+def _traffic(raw: dict[str, Any], problems: list[str]) -> TrafficConfig:
+    strategy, percent, interval = Strategy.ALL_AT_ONCE, 100, 0
+    text = raw.get("strategy", Strategy.ALL_AT_ONCE.value)
+    if not isinstance(text, str):
+        problems.append("'traffic.strategy' must be a string such as 'canary:10:5'")
+    else:
+        try:
+            strategy, percent, interval = parse_strategy(text)
+        except ValueError as exc:
+            problems.append(f"'traffic.strategy': {exc}")
+    alarms = raw.get("alarms", [])
+    if not isinstance(alarms, list) or not all(isinstance(a, str) and _ALARM_NAME.match(a) for a in alarms) \
+            or len(alarms) > 20:
+        problems.append("'traffic.alarms' must be a list of at most 20 CloudWatch alarm names")
+        alarms = []
+    return {"strategy": strategy.value, "stepPercent": percent, "intervalSeconds": interval,
+            "bakeSeconds": _int(raw, "bakeSeconds", DEFAULT_BAKE_SECONDS, 0, 24 * 3600, problems, "traffic."),
+            "checkIntervalSeconds": _int(raw, "checkIntervalSeconds", 10, 1, 300, problems, "traffic."),
+            "alarms": list(alarms)}

@@ -90,3 +90,11 @@ class ApprovalNoLongerPending(ReleaseError):
 
 class ReleaseInProgress(ReleaseError):
     """Another release holds this load balancer's lock and is still running."""
+
+
+class AlarmNotFound(TopologyError):
+    """A CloudWatch alarm named in the request does not exist (a typo would silently disable the guard)."""
+
+
+class RolledBack(ReleaseError):
+    """An alarm, unhealthy production targets or an abort sent traffic back to blue (outcome, not a bug)."""

@@ -6,7 +6,7 @@ import json
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from .exceptions import ApprovalRejected, ApprovalTimedOut
+from .exceptions import ApprovalRejected, ApprovalTimedOut, RolledBack
 
 
 class Status(StrEnum):
@@ -14,6 +14,7 @@ class Status(StrEnum):
     FAILED = "FAILED"
     REJECTED = "REJECTED"
     TIMED_OUT = "TIMED_OUT"
+    ROLLED_BACK = "ROLLED_BACK"
 
 
 class Step(StrEnum):
@@ -22,6 +23,7 @@ class Step(StrEnum):
     HEALTH = "health"
     APPROVAL = "approval"
     SWAP = "swap"
+    ROLLBACK = "rollback"
 
 
 class Outcome(TypedDict):
@@ -35,7 +37,8 @@ class Outcome(TypedDict):
 
 _STEP_WORDS = {Step.DISCOVER: "while discovering the topology",
                Step.LOCK: "while taking the release lock", Step.HEALTH: "while checking green's health",
-               Step.APPROVAL: "while waiting for approval", Step.SWAP: "while swapping traffic"}
+               Step.APPROVAL: "while waiting for approval", Step.SWAP: "while swapping traffic",
+               Step.ROLLBACK: "while rolling traffic back to blue"}
 
 
 def error_message(error: dict[str, Any] | None) -> str:
@@ -70,7 +73,14 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
     error_name = (error or {}).get("Error")
     detail = error_message(error)
 
-    if failed_step is None and not error:
+    rollback = state.get("rollback")
+    if rollback and failed_step is None and not error:
+        status, error_name = Status.ROLLED_BACK, RolledBack.__name__
+        blue = ", ".join(rollback.get("images", [])) or "blue"
+        message = (f"{noun} of {target} on {lb} was rolled back: {rollback.get('reason')}. Production is back on "
+                   f"{rollback.get('production')} ({blue}).")
+        subject = f"{noun} rolled back: {target}"
+    elif failed_step is None and not error:
         status, error_name = Status.SUCCEEDED, None
         approval = state.get("approval") or {}
         by = f", approved by {approval['approvedBy']}" if approval.get("approvedBy") else ""
@@ -87,7 +97,7 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
     else:
         status = Status.FAILED
         where = next((words for step, words in _STEP_WORDS.items() if step.value == failed_step), "")
-        unchanged = " Production is unchanged." if failed_step != Step.SWAP else ""
+        unchanged = " Production is unchanged." if failed_step not in (Step.SWAP, Step.ROLLBACK) else ""
         message = f"{noun} of {target} on {lb} failed {where} with {error_name}: {detail}{unchanged}".strip()
         subject = f"{noun} failed ({error_name}): {target}"
     if production_now:
@@ -104,6 +114,9 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
         "health": state.get("health", {}).get("report") if isinstance(state.get("health"), dict) else None,
         "approval": state.get("approval"),
         "swap": state.get("swap"),
+        "shift": state.get("shift"),
+        "watch": state.get("watch"),
+        "rollback": rollback,
         "tagProblems": topology.get("tagProblems", []),
     }
     return {"status": status.value, "error": error_name, "failedStep": failed_step, "subject": subject,

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import observed
 from .exceptions import SwapVerificationFailed, TopologyChanged, TopologyError
-from .topology import PRODUCTION_TAG, Topology, compute_forward_actions, single_target
+from .topology import PRODUCTION_TAG, Topology, compute_forward_actions, forward_weights, single_target
 
 
 class SwapDecision(StrEnum):
@@ -48,7 +48,7 @@ def plan_swap(topology: Topology, production_now: observed.Listener, test_now: o
             f"Green service {topology['green']['service']['serviceName']} now runs {green_task_definition_now}, "
             f"not the approved {approved}. Nothing was changed; start a new release for the new version.")
     try:
-        routing = (single_target(production_now), single_target(test_now))
+        routing = (_production_target(production_now, blue, green), single_target(test_now))
     except TopologyError as exc:
         raise TopologyChanged(f"The listeners changed since discovery: {exc} Nothing was changed.") from exc
 
@@ -67,6 +67,14 @@ def plan_swap(topology: Topology, production_now: observed.Listener, test_now: o
         f"Production (port {production_now.port}) forwards to {routing[0]} and test (port {test_now.port}) "
         f"to {routing[1]}; discovery saw {blue} and {green}. Nothing was changed; run the release again "
         "to act on the current topology.")
+
+
+def _production_target(listener: observed.Listener, blue: str, green: str) -> str:
+    """The production target, counting a blue/green split (a progressive shift) as still blue."""
+    weights = {arn: w for arn, w in forward_weights(listener).items() if w > 0}
+    if set(weights) == {blue, green}:
+        return blue
+    return single_target(listener)
 
 
 def verify_swap(plan: SwapPlan, production_after: observed.Listener, test_after: observed.Listener,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from .exceptions import GreenUnhealthy
+from .config import TrafficConfig
+from .exceptions import GreenUnhealthy, SwapVerificationFailed, TopologyChanged
 from .gateways.ecs import Containers
 from .gateways.elbv2 import LoadBalancing
 from .health import evaluate_targets
 from .observability import logger
+from .shifting import ShiftStep, compute_step, compute_weighted_actions, green_share
 from .swap import SwapDecision, compute_swapped, plan_swap, verify_swap
-from .topology import PRODUCTION_TAG, Topology, single_target
+from .topology import PRODUCTION_TAG, Topology, compute_forward_actions, single_target
 
 
 class SwapResult(TypedDict):
@@ -54,3 +56,48 @@ def production_side(topology: Topology, load_balancing: LoadBalancing) -> dict[s
                     "serviceName": side["service"]["serviceName"], "images": side["service"]["images"]}
     return {"targetGroupArn": arn, "targetGroupName": arn.split("/")[-2] if "/" in arn else arn,
             "serviceName": None, "images": []}
+
+
+def reconcile_shift(topology: Topology, traffic: TrafficConfig, current: int,
+                    load_balancing: LoadBalancing) -> ShiftStep:
+    """Move production to the strategy's next weight; the last step (100%) is left to the checked swap."""
+    step = compute_step(traffic, current)
+    if step["done"]:
+        return step
+    blue, green = topology["blue"], topology["green"]
+    listener = load_balancing.listener_by_arn(topology["production"]["arn"])
+    now = green_share(listener, topology)
+    if now not in (current, step["percent"]):
+        raise TopologyChanged(f"Production sends {now}% to green, but the release left it at {current}%. "
+                              "Someone else changed the listener; nothing was changed.")
+    if now != step["percent"]:
+        if current == 0:  # the first users green gets: check its targets right before
+            targets = evaluate_targets(green["targetGroupName"],
+                                       load_balancing.target_health(green["targetGroupArn"]))
+            if not targets["ok"]:
+                raise GreenUnhealthy(f"Green became unhealthy while waiting: {targets['detail']}. "
+                                     "Nothing was changed.")
+        load_balancing.set_default_actions(listener.arn, compute_weighted_actions(
+            listener.default_actions, blue["targetGroupArn"], green["targetGroupArn"], step["percent"]))
+        logger.info("Traffic shifted", extra={"greenPercent": step["percent"]})
+    after = green_share(load_balancing.listener_by_arn(listener.arn), topology)
+    if after != step["percent"]:
+        raise SwapVerificationFailed(f"After shifting, production sends {after}% to green, not {step['percent']}%.")
+    return step
+
+
+def reconcile_rollback(topology: Topology, load_balancing: LoadBalancing) -> dict[str, Any]:
+    """Production back on blue alone, test on green, tags to match; safe to run again."""
+    blue, green = topology["blue"]["targetGroupArn"], topology["green"]["targetGroupArn"]
+    production = load_balancing.listener_by_arn(topology["production"]["arn"])
+    test = load_balancing.listener_by_arn(topology["test"]["arn"])
+    green_share(production, topology)  # TopologyChanged if production points outside the pair: leave it
+    for listener, target in ((production, blue), (test, green)):
+        load_balancing.set_default_actions(listener.arn, compute_forward_actions(listener.default_actions, target))
+    for arn, value in ((blue, "true"), (green, "false")):
+        load_balancing.tag(arn, PRODUCTION_TAG, value)
+    after = load_balancing.listener_by_arn(production.arn)
+    if single_target(after) != blue:
+        raise SwapVerificationFailed("After rolling back, production does not forward to blue alone.")
+    logger.info("Traffic rolled back to blue", extra={"targetGroupArn": blue})
+    return {"production": topology["blue"]["targetGroupName"], "images": topology["blue"]["service"]["images"]}

@@ -130,6 +130,7 @@ class World:
             "loadBalancer": "shop-alb", "cluster": CLUSTER,
             "health": {"deadlineSeconds": 5, "pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1},
             "approval": {"required": True, "timeoutSeconds": 30},
+            "traffic": {"bakeSeconds": 0, "checkIntervalSeconds": 1},
         }
         request.update(overrides)
         return request

@@ -24,7 +24,7 @@ def test_plan_depends_on_what_the_listeners_say_now(production: str, test: str, 
 
 
 @pytest.mark.parametrize(("production", "test"), [
-    (forward(BLUE), forward(BLUE)), (forward(OTHER), forward(GREEN)), (weighted({BLUE: 50, GREEN: 50}), forward(GREEN)),
+    (forward(BLUE), forward(BLUE)), (forward(OTHER), forward(GREEN)), (weighted({BLUE: 50, OTHER: 50}), forward(GREEN)),
 ])
 def test_any_other_routing_is_a_topology_change(production: dict[str, object], test: dict[str, object]) -> None:
     with pytest.raises(e.TopologyChanged, match="Nothing was changed"):
@@ -51,3 +51,10 @@ def test_after_the_swap_the_approved_side_is_blue() -> None:
     swapped = compute_swapped(TOPOLOGY)
     assert swapped["blue"]["targetGroupArn"] == GREEN and swapped["green"]["targetGroupArn"] == BLUE
     assert swapped["production"]["targetGroupArn"] == GREEN and swapped["test"]["targetGroupArn"] == BLUE
+
+
+def test_a_blue_green_split_left_by_a_shift_is_finished_by_the_swap() -> None:
+    plan = plan_swap(TOPOLOGY, listener(80, weighted({BLUE: 75, GREEN: 25})), listener(8080, forward(GREEN)),
+                     "td-green:2")
+    assert plan.decision is SwapDecision.SWAP
+    assert plan.listener_changes[0].actions == [{"Type": "forward", "TargetGroupArn": GREEN}]

@@ -57,6 +57,29 @@ class LockStore:
             raise aws.translate(exc, "dynamodb:DeleteItem") from exc
         return True
 
+    def request_abort(self, key: str, execution_arn: str, by: str, reason: str) -> bool:
+        """Ask the running release to roll back at its next check; False if it no longer holds the lock."""
+        try:
+            self._client.update_item(
+                TableName=self._table, Key={"lockKey": {"S": key}},
+                UpdateExpression="SET abortRequestedBy = :by, abortReason = :reason",
+                ConditionExpression="executionArn = :me",
+                ExpressionAttributeValues={":me": {"S": execution_arn}, ":by": {"S": by}, ":reason": {"S": reason}})
+        except ClientError as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
+        return True
+
+    def abort_request(self, key: str, execution_arn: str) -> str | None:
+        """Who asked this execution to abort, and why; None when nobody did."""
+        item = self._read(key)
+        if not item or item["executionArn"]["S"] != execution_arn or "abortRequestedBy" not in item:
+            return None
+        return f"aborted by {item['abortRequestedBy']['S']}: {item.get('abortReason', {}).get('S', '')}"
+
     def holder(self, key: str) -> str | None:
         item = self._read(key)
         return str(item["executionArn"]["S"]) if item else None
