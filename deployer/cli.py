@@ -19,7 +19,8 @@ from .target import Target, aws_target
 SANDBOX_SETTINGS = Settings(
     name="shop", approver_emails=("operators@sandbox.invalid",), test_cidr="127.0.0.1/32",
     production_cidr="127.0.0.1/32", production_port=8000, test_port=8080, container_port=8080,
-    health_check_path="/health", image="sample-app:v1", extra_parameters={"HealthCheckIntervalSeconds": "5"})
+    health_check_path="/health", image="sample-app:v1", bake_seconds=10,
+    extra_parameters={"HealthCheckIntervalSeconds": "5"})
 
 DELIVERY_WORDS = {
     Delivery.DELIVERED: "decision delivered",
@@ -60,6 +61,12 @@ def parser() -> argparse.ArgumentParser:
         target_parser.add_argument("--repository", default="", help="owner/name of the application repository")
         target_parser.add_argument("--branch", default="main")
         target_parser.add_argument("--bucket", help="existing artifact bucket (default: one is created)")
+        target_parser.add_argument("--strategy", default="all-at-once",
+                                   help="releases' default: all-at-once, canary:P:N or linear:S:N (N minutes)")
+        target_parser.add_argument("--bake-seconds", type=int, default=180,
+                                   help="releases' default watch after all traffic is on green")
+        target_parser.add_argument("--alarm", action="append", default=[], metavar="ALARM_NAME",
+                                   help="CloudWatch alarm that rolls a release back (repeatable)")
     commands.add_parser("status", parents=[common], help="which side is live, images, health, releases running")
     release = commands.add_parser("release", parents=[common], help="put IMAGE on green and release it")
     release.add_argument("--image", required=True)
@@ -70,6 +77,14 @@ def parser() -> argparse.ArgumentParser:
     release.add_argument("--health-deadline", type=int, help="seconds green may take to become healthy")
     release.add_argument("--health-interval", type=int, help="seconds between health checks (doubles up to 60)")
     release.add_argument("--approval-timeout", type=int, help="seconds to wait for a decision")
+    release.add_argument("--strategy", help="all-at-once, canary:P:N or linear:S:N (N minutes); default: the stack's")
+    release.add_argument("--bake", type=int, help="seconds to watch production after all traffic is on green")
+    release.add_argument("--alarm", action="append", metavar="ALARM_NAME",
+                         help="CloudWatch alarm that rolls the release back (repeatable; default: the stack's)")
+    release.add_argument("--check-interval", type=int, help="seconds between alarm checks while shifting/baking")
+    abort = commands.add_parser("abort", parents=[common],
+                                help="roll the running release back to blue now (during a shift or the bake)")
+    abort.add_argument("--reason", default="aborted from the command line")
     approve = commands.add_parser("approve", parents=[common], help="approve the release waiting for approval")
     approve.add_argument("--reason", default="")
     reject = commands.add_parser("reject", parents=[common], help="reject the release waiting for approval")
@@ -118,7 +133,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         launch_type=args.launch_type, task_subnets=args.task_subnets, certificate_arn=args.certificate_arn,
         container_port=args.container_port, health_check_path=args.health_check_path,
         image=args.image or base.image, connection_arn=args.connection_arn, repository=args.repository,
-        branch=args.branch, bucket=args.bucket)
+        branch=args.branch, bucket=args.bucket, strategy=args.strategy, bake_seconds=args.bake_seconds,
+        alarm_names=tuple(args.alarm))
 
 
 def cmd_up(args: argparse.Namespace, console: Console) -> int:
@@ -182,6 +198,13 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     releases.put_image_on_green(system_, console, args.image)
     request: dict[str, Any] = {**system_.base_request(), "expectedImage": args.image,
                                "description": f"deploy.py release --image {args.image}"}
+    settings_ = system_.settings
+    traffic = {"strategy": args.strategy or settings_.strategy,
+               "bakeSeconds": settings_.bake_seconds if args.bake is None else args.bake,
+               "alarms": list(settings_.alarm_names if args.alarm is None else args.alarm)}
+    if args.check_interval is not None:
+        traffic["checkIntervalSeconds"] = args.check_interval
+    request["traffic"] = traffic
     health = {key: value for key, value in (("deadlineSeconds", args.health_deadline),
                                             ("pollIntervalSeconds", args.health_interval)) if value is not None}
     if health:
@@ -256,6 +279,14 @@ def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
     return _finish(console, system_, run, previous[0] if previous else None)
 
 
+def cmd_abort(args: argparse.Namespace, console: Console) -> int:
+    target, settings = _target(args, console)
+    system_ = releases.System.load(target, settings)
+    outcome = releases.abort(system_, args.reason)
+    console.result({"abort": outcome}, [outcome])
+    return 0
+
+
 def cmd_inbox(args: argparse.Namespace, console: Console) -> int:
     if args.aws:
         raise DeployError("The inbox is the sandbox's; on AWS the messages go to the approvers' email.")
@@ -292,8 +323,8 @@ def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
             "up": cmd_up, "status": cmd_status, "release": cmd_release, "approve": cmd_decide(True),
-            "reject": cmd_decide(False), "rollback": cmd_rollback, "inbox": cmd_inbox, "down": cmd_down,
-            "destroy": cmd_destroy}
+            "reject": cmd_decide(False), "rollback": cmd_rollback, "abort": cmd_abort, "inbox": cmd_inbox,
+            "down": cmd_down, "destroy": cmd_destroy}
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from release.exceptions import ReleaseError
 from release.gateways.approvals import ApprovalStore
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
+from release.gateways.locks import LockStore
 from release.gateways.workflow import Workflow
 from release.topology import Topology
 
@@ -49,9 +50,12 @@ class System:
             raise DeployError(f"{settings.stack} is not deployed in {where}. Run `python deploy.py"
                               f"{'' if target.is_sandbox else ' --aws'}` first.")
         parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])}
-        return cls(target, replace(settings,
-                                   production_port=int(parameters.get("ProductionPort") or settings.production_port),
-                                   test_port=int(parameters.get("TestPort") or settings.test_port)), out)
+        return cls(target, replace(
+            settings, production_port=int(parameters.get("ProductionPort") or settings.production_port),
+            test_port=int(parameters.get("TestPort") or settings.test_port),
+            strategy=parameters.get("Strategy") or settings.strategy,
+            bake_seconds=int(parameters.get("BakeSeconds") or settings.bake_seconds),
+            alarm_names=tuple(a for a in (parameters.get("AlarmNames") or "").split(",") if a)), out)
 
     def base_request(self) -> dict[str, Any]:
         return {"loadBalancer": self.outputs["LoadBalancerName"], "cluster": self.outputs["ClusterName"],
@@ -215,3 +219,21 @@ def waited_seconds(events: list[dict[str, Any]]) -> float:
         if event["type"] in {"TaskTimedOut", "TaskFailed"} and "Ask for approval" in entered:
             waited += (event["timestamp"] - entered.pop("Ask for approval")).total_seconds()
     return waited
+
+
+def abort(system_: System, reason: str) -> str:
+    """Roll the running release back: reject it while it waits for approval, else ask its watch to roll back."""
+    running = running_releases(system_)
+    if not running:
+        raise DeployError("No release is running. To put the previous version back: python deploy.py rollback")
+    release = running[0]
+    if release["step"] == "Ask for approval":
+        decide(system_, approve=False, reason=reason, execution_arn=release["execution"])
+        return f"{release['name']} was waiting for approval: rejected ({reason}); production is unchanged"
+    lb_arn = system_.topology()["loadBalancerArn"]
+    store = LockStore(system_.outputs["LocksTableName"], system_.target.client("dynamodb"))
+    if not store.request_abort(lb_arn, release["execution"], f"{getpass.getuser()} (deploy.py)", reason):
+        raise DeployError(f"{release['name']} does not hold the release lock yet (it is at '{release['step']}'); "
+                          "try again in a moment, or reject it when it asks for approval.")
+    return (f"abort requested for {release['name']} (at '{release['step']}'): traffic goes back to blue at its next "
+            "check while it shifts or bakes; earlier steps change nothing and end at the approval or swap")

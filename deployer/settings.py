@@ -6,6 +6,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from release.config import parse_strategy
+
 from .errors import DeployError
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
@@ -31,6 +33,9 @@ class Settings:
     repository: str = ""
     branch: str = "main"
     bucket: str | None = None
+    strategy: str = "all-at-once"
+    bake_seconds: int = 180
+    alarm_names: tuple[str, ...] = ()
     extra_parameters: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -74,5 +79,9 @@ def validate(settings: Settings) -> None:
         problems.append("--connection-arn and --repository go together (the pipeline needs both)")
     if settings.certificate_arn and not settings.certificate_arn.startswith("arn:"):
         problems.append("--certificate-arn must be an ACM certificate ARN")
+    try:
+        parse_strategy(settings.strategy)
+    except ValueError as exc:
+        problems.append(f"--strategy: {exc}")
     if problems:
         raise DeployError("Cannot deploy:\n  - " + "\n  - ".join(problems) + "\nNothing was changed.")

@@ -59,6 +59,8 @@ def up(target: Target, settings: Settings, console: Console, dry_run: bool = Fal
         "LiveSide": live_side(target, settings, cfn),
         "CodeBucket": bucket, "CodeKey": code_key, "ServiceTemplateKey": packaged.service_key,
         "ConnectionArn": settings.connection_arn, "RepositoryId": settings.repository, "BranchName": settings.branch,
+        "Strategy": settings.strategy, "BakeSeconds": str(settings.bake_seconds),
+        "AlarmNames": ",".join(settings.alarm_names),
         **settings.extra_parameters,
     }
     url = f"{_s3_base(target, bucket)}/{packaged.parent_key}"

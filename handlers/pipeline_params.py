@@ -44,9 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--release", type=Path, required=True)
     args = parser.parse_args(argv)
     image = json.loads(args.build.read_text())["image"]
-    request = {"loadBalancer": os.environ["LOAD_BALANCER"], "cluster": os.environ["CLUSTER"],
-               "productionPort": int(os.environ.get("PRODUCTION_PORT", "80")),
-               "testPort": int(os.environ.get("TEST_PORT", "8080"))}
+    request: dict[str, Any] = {
+        "loadBalancer": os.environ["LOAD_BALANCER"], "cluster": os.environ["CLUSTER"],
+        "productionPort": int(os.environ.get("PRODUCTION_PORT", "80")),
+        "testPort": int(os.environ.get("TEST_PORT", "8080")),
+        "traffic": {"strategy": os.environ.get("STRATEGY", "all-at-once"),
+                    "bakeSeconds": int(os.environ.get("BAKE_SECONDS", "180")),
+                    "alarms": [a.strip() for a in os.environ.get("ALARM_NAMES", "").split(",") if a.strip()]}}
     try:
         topology = discover(parse_request(request), LoadBalancing(), Containers())
         parameters = compute_parameters(topology, image)

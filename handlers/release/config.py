@@ -107,7 +107,7 @@ def parse_request(raw: Any) -> ReleaseConfig:
         "timeoutSeconds": _int(approval_raw, "timeoutSeconds", 86400, 1, MAX_WAIT_SECONDS, problems,
                                "approval."),
     }
-    traffic = _traffic(_object(raw, "traffic", problems), problems)
+    traffic = _traffic(_object(raw, "traffic", problems), problems, rollback=action is Action.ROLLBACK)
     job_id = raw.get("codePipelineJobId")
     if job_id is not None and not (isinstance(job_id, str) and re.fullmatch(r"[0-9a-fA-F-]{36}", job_id)):
         problems.append("'codePipelineJobId' must be a CodePipeline job id (a UUID) or absent")
@@ -221,7 +221,7 @@ def parse_strategy(text: str) -> tuple[Strategy, int, int]:
     return strategy, percent, round(minutes * 60)
 
 
-def _traffic(raw: dict[str, Any], problems: list[str]) -> TrafficConfig:
+def _traffic(raw: dict[str, Any], problems: list[str], rollback: bool) -> TrafficConfig:
     strategy, percent, interval = Strategy.ALL_AT_ONCE, 100, 0
     text = raw.get("strategy", Strategy.ALL_AT_ONCE.value)
     if not isinstance(text, str):
@@ -236,7 +236,12 @@ def _traffic(raw: dict[str, Any], problems: list[str]) -> TrafficConfig:
             or len(alarms) > 20:
         problems.append("'traffic.alarms' must be a list of at most 20 CloudWatch alarm names")
         alarms = []
+    bake = _int(raw, "bakeSeconds", 0 if rollback else DEFAULT_BAKE_SECONDS, 0, 24 * 3600, problems, "traffic.")
+    if rollback and (strategy is not Strategy.ALL_AT_ONCE or bake or alarms):
+        # A rollback restores the known-good version at once; watching it could "roll back" to the bad one.
+        problems.append("a rollback moves all traffic at once and is not baked or watched: leave out "
+                        "'traffic.strategy', 'traffic.bakeSeconds' and 'traffic.alarms'")
     return {"strategy": strategy.value, "stepPercent": percent, "intervalSeconds": interval,
-            "bakeSeconds": _int(raw, "bakeSeconds", DEFAULT_BAKE_SECONDS, 0, 24 * 3600, problems, "traffic."),
+            "bakeSeconds": bake,
             "checkIntervalSeconds": _int(raw, "checkIntervalSeconds", 10, 1, 300, problems, "traffic."),
             "alarms": list(alarms)}

@@ -200,6 +200,85 @@ def test_a_release_while_another_waits_for_approval_changes_nothing(sandbox: Any
     assert process.returncode != 0 and version(PRODUCTION) == "v6"
 
 
+def sandbox_client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url="http://127.0.0.1:4566", region_name="us-east-1",  # type: ignore[call-overload]
+                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+
+
+def test_the_load_balancer_honours_weights(sandbox: Any) -> None:
+    elbv2 = sandbox_client("elbv2")
+    live = {s["role"]: s for s in status()["sides"]}
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elbv2.describe_target_groups()["TargetGroups"]}
+    listener = next(li for lb in elbv2.describe_load_balancers()["LoadBalancers"]
+                    for li in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+                    if li["Port"] == PRODUCTION)
+    blue, green = groups[live["live"]["targetGroup"]], groups[live["test"]["targetGroup"]]
+    elbv2.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=[{"Type": "forward", "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": blue, "Weight": 90}, {"TargetGroupArn": green, "Weight": 10}]}}])
+    try:
+        versions = Counter(version(PRODUCTION) for _ in range(3000))
+    finally:
+        elbv2.modify_listener(ListenerArn=listener["ListenerArn"],
+                              DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}])
+    green_share = versions[live["test"]["images"][0].split(":")[1]] / 3000
+    print(f"weighted 90/10 over 3000 requests: green got {green_share:.1%}")
+    assert abs(green_share - 0.10) < 0.03, versions
+
+
+def test_canary_under_load_then_an_alarm_rolls_the_next_release_back(sandbox: Any) -> None:
+    cloudwatch = sandbox_client("cloudwatch")
+    cloudwatch.put_metric_alarm(AlarmName="shop-5xx", MetricName="HTTPCode_Target_5XX_Count",
+                                Namespace="AWS/ApplicationELB", Statistic="Sum", Period=60, EvaluationPeriods=1,
+                                Threshold=5, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName="shop-5xx", StateValue="OK", StateReason="quiet")
+    statuses: Counter[int | str] = Counter()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{PRODUCTION}/version", timeout=10) as response:
+                    statuses[response.status] += 1
+            except OSError as exc:
+                statuses[type(exc).__name__] += 1
+
+    workers = [threading.Thread(target=hammer) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    try:
+        ok = deploy("release", "--image", "sample-app:v9", "--approve", "--strategy", "canary:20:0.05",
+                    "--bake", "2", "--alarm", "shop-5xx", "--check-interval", "1", "--health-interval", "2")
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=15)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Shift traffic" in ok.stdout and "Watch green" in ok.stdout and "Watch production" in ok.stdout
+    assert statuses[200] == sum(statuses.values()), statuses
+    assert version(PRODUCTION) == "v9"
+
+    process = subprocess.Popen([sys.executable, str(ROOT / "deploy.py"), "release", "--image", "sample-app:v10",
+                                "--approve", "--strategy", "canary:20:1", "--alarm", "shop-5xx",
+                                "--check-interval", "1", "--health-interval", "2"],
+                               cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not any(r["step"] in ("Watch green", "Wait before watching again")
+                                                  for r in status()["releases"]):
+        time.sleep(0.3)
+    fired = time.monotonic()
+    cloudwatch.set_alarm_state(AlarmName="shop-5xx", StateValue="ALARM", StateReason="5xx above 5")
+    while time.monotonic() < deadline and Counter(version(PRODUCTION) for _ in range(20))["v10"]:
+        time.sleep(0.1)
+    back_on_blue = time.monotonic() - fired
+    out, err = process.communicate(timeout=60)
+    print(f"alarm to traffic back on blue: {back_on_blue:.1f} s")
+    assert process.returncode != 0 and "RolledBack" in out, out + err
+    assert "shop-5xx" in out and version(PRODUCTION) == "v9"
+    assert back_on_blue < 10
+
+
 def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
     with urllib.request.urlopen("http://127.0.0.1:9000/tasks.json", timeout=5) as response:
         pids = [t["pid"] for t in json.loads(response.read())]

@@ -59,3 +59,29 @@ def test_every_problem_is_reported_at_once() -> None:
     for problem in ("'loadBalancer'", "'cluster'", "'productionPort'", "'approval.required'"):
         assert problem in message
     assert message.endswith("Nothing was changed.")
+
+
+def test_traffic_strategies_parse_into_steps() -> None:
+    canary = parse_request({**MINIMAL, "traffic": {"strategy": "canary:10:5", "alarms": ["a"]}})["traffic"]
+    assert (canary["strategy"], canary["stepPercent"], canary["intervalSeconds"]) == ("canary", 10, 300)
+    assert canary["bakeSeconds"] == 180 and canary["alarms"] == ["a"]
+    linear = parse_request({**MINIMAL, "traffic": {"strategy": "linear:25:0.5", "bakeSeconds": 0}})["traffic"]
+    assert (linear["stepPercent"], linear["intervalSeconds"], linear["bakeSeconds"]) == (25, 30, 0)
+
+
+@pytest.mark.parametrize(("traffic", "problem"), [
+    ({"strategy": "blue-green"}, "unknown strategy 'blue-green'"),
+    ({"strategy": "canary:10"}, "needs a percentage and minutes"),
+    ({"strategy": "linear:0:5"}, "must be from 1 to 99"),
+    ({"strategy": "canary:ten:5"}, "must be a whole number"),
+    ({"alarms": "shop-5xx"}, "must be a list"),
+])
+def test_bad_traffic_settings_are_named(traffic: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        parse_request({**MINIMAL, "traffic": traffic})
+
+
+def test_a_rollback_is_neither_shifted_nor_baked_nor_watched() -> None:
+    assert parse_request({**MINIMAL, "action": "rollback"})["traffic"]["bakeSeconds"] == 0
+    with pytest.raises(InvalidInput, match="a rollback moves all traffic at once"):
+        parse_request({**MINIMAL, "action": "rollback", "traffic": {"alarms": ["shop-5xx"]}})
