@@ -180,7 +180,8 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     target, settings = _target(args, console)
     state = releases.status(releases.System.load(target, settings))
     lines = [f"{s['role']:<5} {s['targetGroup']:<14} {', '.join(s['images']):<28} "
-             f"{s['healthyTargets']}/{s['targets']} healthy  {s['url']}" for s in state["sides"]]
+             f"{s['healthyTargets']}/{s['targets']} healthy  {s['productionShare']:>3}% of production  {s['url']}"
+             for s in state["sides"]]
     lines += [f"release in progress: {r['name']} at '{r['step']}'" for r in state["releases"]] or \
              ["no release in progress"]
     lines += [f"tag problem (repaired by the next swap): {p}" for p in state["tagProblems"]]

@@ -24,7 +24,7 @@ from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
 from release.gateways.locks import LockStore
 from release.gateways.workflow import Workflow
-from release.topology import Topology
+from release.topology import Topology, forward_weights
 
 from . import stacks, system
 from .console import Console
@@ -61,10 +61,10 @@ class System:
         return {"loadBalancer": self.outputs["LoadBalancerName"], "cluster": self.outputs["ClusterName"],
                 "productionPort": self.settings.production_port, "testPort": self.settings.test_port}
 
-    def topology(self) -> Topology:
+    def topology(self, allow_split: bool = False) -> Topology:
         try:
             return discover(parse_request(self.base_request()), LoadBalancing(self.target.client("elbv2")),
-                            Containers(self.target.client("ecs")))
+                            Containers(self.target.client("ecs")), allow_split)
         except ReleaseError as exc:
             raise DeployError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -73,14 +73,18 @@ class System:
 
 
 def status(system_: System) -> dict[str, Any]:
-    topology = system_.topology()
+    topology = system_.topology(allow_split=True)  # a shift in progress is a state to show, not an error
     elbv2 = system_.target.client("elbv2")
+    production = LoadBalancing(elbv2).listener_by_arn(topology["production"]["arn"])
+    weights = {arn: w for arn, w in forward_weights(production).items() if w > 0}
     sides = []
     for role, side, port in (("live", topology["blue"], topology["production"]["port"]),
                              ("test", topology["green"], topology["test"]["port"])):
         health = elbv2.describe_target_health(TargetGroupArn=side["targetGroupArn"])["TargetHealthDescriptions"]
         healthy = sum(1 for h in health if h["TargetHealth"]["State"] == "healthy")
+        share = round(100 * weights.get(side["targetGroupArn"], 0) / sum(weights.values()))
         sides.append({"role": role, "targetGroup": side["targetGroupName"], "identifier": side["identifier"],
+                      "productionShare": share,
                       "service": side["service"]["serviceName"], "images": side["service"]["images"],
                       "healthyTargets": healthy, "targets": len(health),
                       "url": url_for(system_, port)})
@@ -102,12 +106,13 @@ def running_releases(system_: System) -> list[dict[str, Any]]:
 
 
 def current_step(sfn: Any, execution_arn: str) -> str | None:
-    events = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=50)["events"]
-    for event in events:
-        details = event.get("stateEnteredEventDetails")
-        if details:
-            return str(details["name"])
-    return None
+    """The state the execution entered last (read in order: not every implementation honours reverseOrder)."""
+    step = None
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        for event in page["events"]:
+            if event.get("stateEnteredEventDetails"):
+                step = str(event["stateEnteredEventDetails"]["name"])
+    return step
 
 
 @dataclass

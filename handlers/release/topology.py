@@ -82,6 +82,12 @@ def single_target(listener: observed.Listener) -> str:
     return live[0]
 
 
+def live_side(production: observed.Listener, green_arn: str) -> str:
+    """The production target that is not green, when production is split between blue and green."""
+    others = [arn for arn, weight in forward_weights(production).items() if weight > 0 and arn != green_arn]
+    return others[0] if len(others) == 1 else single_target(production)
+
+
 def compute_forward_actions(actions: Sequence[Mapping[str, Any]], target_group_arn: str) -> list[dict[str, Any]]:
     """The listener's default actions with the forward action pointed at one target group.
 
@@ -106,10 +112,14 @@ def compute_topology(
     target_groups: Mapping[str, observed.TargetGroup],
     services: Iterable[observed.Service],
     expected_image: str | None = None,
+    allow_split: bool = False,
 ) -> Topology:
-    """Decide blue (behind production) and green (behind test); raise a TopologyError if unfit."""
-    blue_arn = single_target(production)
+    """Decide blue (behind production) and green (behind test); raise a TopologyError if unfit.
+
+    `allow_split` (for status reports) accepts production split between blue and green, as during a shift.
+    """
     green_arn = single_target(test)
+    blue_arn = live_side(production, green_arn) if allow_split else single_target(production)
     if blue_arn == green_arn:
         raise ListenersShareTargetGroup(
             f"Both listeners (ports {production.port} and {test.port}) forward to {blue_arn}. "
