@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -32,6 +33,19 @@ def client(service: str) -> Any:
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def conditional_write(operation: str, write: Callable[[], object]) -> bool:
+    """Run a DynamoDB write with a condition: False when the condition failed, the engine's error otherwise."""
+    try:
+        write()
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise translate(exc, operation) from exc
+    except BotoCoreError as exc:
+        raise translate(exc, operation) from exc
+    return True
 
 
 def translate(exc: Exception, operation: str) -> Exception:

@@ -55,8 +55,7 @@ class ApprovalStore:
 
     def claim(self, key: str, decision: Decision) -> bool:
         """Record the decision if the approval is still pending and unexpired; False if another won."""
-        try:
-            self._client.update_item(
+        return aws.conditional_write("dynamodb:UpdateItem", lambda: self._client.update_item(
                 TableName=self._table, Key={"approvalKey": {"S": key}},
                 UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at, "
                                  "reason = :reason, sourceIp = :ip",
@@ -67,28 +66,15 @@ class ApprovalStore:
                     ":d": {"S": "approve" if decision.approved else "reject"}, ":by": {"S": decision.by},
                     ":at": {"N": str(decision.at)}, ":reason": {"S": decision.reason},
                     ":ip": {"S": decision.source_ip},
-                })
-        except ClientError as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
-        except BotoCoreError as exc:
-            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
-        return True
+                }))
 
     def release(self, key: str, decision: Decision) -> None:
         """Undo our own claim (the decision could not be delivered), so the approver can try again."""
-        try:
-            self._client.update_item(
+        aws.conditional_write("dynamodb:UpdateItem", lambda: self._client.update_item(
                 TableName=self._table, Key={"approvalKey": {"S": key}},
                 UpdateExpression="SET #s = :pending REMOVE decision, decidedBy, decidedAt, reason, sourceIp",
                 ConditionExpression="#s = :decided AND decidedAt = :at AND decidedBy = :by",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":pending": {"S": ApprovalStatus.PENDING.value},
                                            ":decided": {"S": ApprovalStatus.DECIDED.value},
-                                           ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}})
-        except ClientError as exc:
-            if aws.error_code(exc) != "ConditionalCheckFailedException":
-                raise aws.translate(exc, "dynamodb:UpdateItem") from exc
-        except BotoCoreError as exc:
-            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
+                                           ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}}))

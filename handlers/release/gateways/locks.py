@@ -31,47 +31,23 @@ class LockStore:
         return None
 
     def take_over(self, key: str, dead_holder: str, execution_arn: str, now: int) -> bool:
-        try:
-            self._client.put_item(TableName=self._table, Item=self._item(key, execution_arn, now),
-                                  ConditionExpression="executionArn = :dead",
-                                  ExpressionAttributeValues={":dead": {"S": dead_holder}})
-        except ClientError as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise aws.translate(exc, "dynamodb:PutItem") from exc
-        except BotoCoreError as exc:
-            raise aws.translate(exc, "dynamodb:PutItem") from exc
-        return True
+        return aws.conditional_write("dynamodb:PutItem", lambda: self._client.put_item(
+            TableName=self._table, Item=self._item(key, execution_arn, now),
+            ConditionExpression="executionArn = :dead", ExpressionAttributeValues={":dead": {"S": dead_holder}}))
 
     def release(self, key: str, execution_arn: str) -> bool:
         """Delete the lock if this execution holds it; False if it does not (nothing to release)."""
-        try:
-            self._client.delete_item(TableName=self._table, Key={"lockKey": {"S": key}},
-                                     ConditionExpression="executionArn = :me",
-                                     ExpressionAttributeValues={":me": {"S": execution_arn}})
-        except ClientError as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise aws.translate(exc, "dynamodb:DeleteItem") from exc
-        except BotoCoreError as exc:
-            raise aws.translate(exc, "dynamodb:DeleteItem") from exc
-        return True
+        return aws.conditional_write("dynamodb:DeleteItem", lambda: self._client.delete_item(
+            TableName=self._table, Key={"lockKey": {"S": key}}, ConditionExpression="executionArn = :me",
+            ExpressionAttributeValues={":me": {"S": execution_arn}}))
 
     def request_abort(self, key: str, execution_arn: str, by: str, reason: str) -> bool:
         """Ask the running release to roll back at its next check; False if it no longer holds the lock."""
-        try:
-            self._client.update_item(
-                TableName=self._table, Key={"lockKey": {"S": key}},
-                UpdateExpression="SET abortRequestedBy = :by, abortReason = :reason",
-                ConditionExpression="executionArn = :me",
-                ExpressionAttributeValues={":me": {"S": execution_arn}, ":by": {"S": by}, ":reason": {"S": reason}})
-        except ClientError as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
-        except BotoCoreError as exc:
-            raise aws.translate(exc, "dynamodb:UpdateItem") from exc
-        return True
+        return aws.conditional_write("dynamodb:UpdateItem", lambda: self._client.update_item(
+            TableName=self._table, Key={"lockKey": {"S": key}},
+            UpdateExpression="SET abortRequestedBy = :by, abortReason = :reason",
+            ConditionExpression="executionArn = :me",
+            ExpressionAttributeValues={":me": {"S": execution_arn}, ":by": {"S": by}, ":reason": {"S": reason}}))
 
     def abort_request(self, key: str, execution_arn: str) -> str | None:
         """Who asked this execution to abort, and why; None when nobody did."""
