@@ -3,8 +3,8 @@
     python bench/run.py [--releases 3] [--write bench/RESULTS.md]
 
 Measures, on this machine: bootstrap time to a serving production URL, release time with --approve
-(default health settings and with 2-second health polls), the engine's own time inside a release
-(execution time minus the health waits it scheduled), rollback time, each handler's cold import time,
+(sandbox defaults, and with 2-second health polls), the engine's own time inside a release
+(execution time minus its Wait states and the approval wait), rollback time, each handler's cold import time,
 and the deployment package size.
 """
 
@@ -27,7 +27,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "handlers")]
 
 from deployer import package  # noqa: E402
 
-HANDLERS = ["discover", "check_health", "request_approval", "approval_api", "swap_traffic", "notify"]
+HANDLERS = ["discover", "lock", "check_health", "request_approval", "approval_api", "swap_traffic", "shift_traffic",
+            "watch", "roll_back", "notify"]
 
 
 def deploy(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -107,9 +108,9 @@ def main() -> int:
 
     rows = [
         ("`python deploy.py` from nothing to a serving production URL", f"{bootstrap:.1f} s"),
-        ("release --approve, default health settings (10 s polls)", describe(default_release)),
-        ("release --approve, 2 s health polls", describe(fast_release)),
-        ("engine time per release (execution minus scheduled health waits)",
+        ("release --approve, sandbox defaults (10 s health polls, 10 s bake)", describe(default_release)),
+        ("release --approve, 2 s health polls, 10 s bake", describe(fast_release)),
+        ("engine time per release (execution minus its Wait states and the approval wait)",
          describe([e for e in engine if e == e])),
         ("rollback (no approval)", describe(rollback)),
         *[(f"cold import of `{m}` (beyond a bare interpreter)", f"{s * 1000:.0f} ms") for m, s in imports.items()],
