@@ -97,17 +97,22 @@ def after_deploy(target_: Target, settings: Settings, outputs: dict[str, str], c
 
 
 def _wait_until_serving(target_: Target, settings: Settings, console: Console, timeout: float = 60) -> None:
+    """Until production answers 200 and every live target is healthy (not merely the ALB failing open)."""
+    from deployer import releases
+
     url = f"http://127.0.0.1:{settings.production_port}/"
+    system_ = releases.System.load(target_, settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        live = releases.status(system_)["sides"][0]
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    console.step(f"production serves at {url}")
+                if response.status == 200 and live["targets"] and live["healthyTargets"] == live["targets"]:
+                    console.step(f"production serves at {url} ({live['healthyTargets']} healthy targets)")
                     return
         except OSError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.3)
     console.step(f"production is not serving yet at {url}; `python deploy.py status` shows target health")
 
 
