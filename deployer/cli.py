@@ -227,7 +227,7 @@ def _on_approval(args: argparse.Namespace, console: Console, system_: releases.S
                          f"{DELIVERY_WORDS[delivery]}")
             return
         where = "the link mailed to the approvers"
-        if target_is_sandbox(system_):
+        if system_.target.is_sandbox:
             from sandbox import control
 
             info = control.running()
@@ -235,10 +235,6 @@ def _on_approval(args: argparse.Namespace, console: Console, system_: releases.S
         console.step(f"waiting for approval: open {where}, or run `python deploy.py approve` / `reject`")
 
     return ask
-
-
-def target_is_sandbox(system_: releases.System) -> bool:
-    return system_.target.is_sandbox
 
 
 def _finish(console: Console, system_: releases.System, run: releases.ReleaseRun, image: str | None) -> int:

@@ -166,11 +166,6 @@ def compute_tag_problems(blue: observed.TargetGroup, green: observed.TargetGroup
     return problems
 
 
-def production_tags(topology: Topology) -> dict[str, str]:
-    """Target group ARN -> the IsProduction value the listeners imply."""
-    return {topology["production"]["targetGroupArn"]: "true", topology["test"]["targetGroupArn"]: "false"}
-
-
 def _services_by_group(services: Iterable[observed.Service], pair: set[str]) -> dict[str, observed.Service]:
     found: dict[str, list[observed.Service]] = {arn: [] for arn in pair}
     for service in services:

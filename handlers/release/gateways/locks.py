@@ -56,10 +56,6 @@ class LockStore:
             return None
         return f"aborted by {item['abortRequestedBy']['S']}: {item.get('abortReason', {}).get('S', '')}"
 
-    def holder(self, key: str) -> str | None:
-        item = self._read(key)
-        return str(item["executionArn"]["S"]) if item else None
-
     def _read(self, key: str) -> dict[str, Any] | None:
         try:
             item: dict[str, Any] | None = self._client.get_item(
