@@ -24,6 +24,7 @@ from release.approval import (
     parse_decision,
 )
 from release.deciding import Delivery, deliver_decision
+from release.exceptions import AwsTransientError
 from release.gateways.approvals import ApprovalStore
 from release.gateways.workflow import Workflow
 from release.observability import logger, tracer
@@ -90,6 +91,13 @@ def decide(approval_id: str) -> Response[str]:
         return _html(503, pages.try_again())
     current = store.get(key)
     return _closed_page(compute_link_state(current, now), current)
+
+
+@app.exception_handler(AwsTransientError)  # type: ignore[untyped-decorator]
+def aws_did_not_answer(exc: AwsTransientError) -> Response[str]:
+    """Throttled or failing after the SDK's retries: nothing was decided, the link still works."""
+    logger.warning("AWS did not answer", extra={"error": str(exc)})
+    return _html(503, pages.try_again())
 
 
 def _first(form: dict[str, list[str]], name: str) -> str:
