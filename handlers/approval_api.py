@@ -79,7 +79,7 @@ def decide(approval_id: str) -> Response[str]:
         decision = parse_decision(form, now, app.current_event.request_context.http.source_ip)
     except InvalidDecision as exc:
         return _html(400, pages.confirmation(record.summary, str(exc), _first(form, "name"), _first(form, "reason")))
-    delivery = deliver_decision(store, Workflow(), key, decision)
+    delivery = deliver_decision(store, Workflow(), record, decision)
     logger.info("Approval decision", extra={"delivery": delivery.value, "approved": decision.approved,
                                             "by": decision.by, "execution": record.execution_arn,
                                             "approvalKeyPrefix": key[:12]})

@@ -16,7 +16,7 @@ from release.traffic import reconcile_rollback
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = event["state"]
-    failure = state.get("shiftError")
+    failure = state.get("shiftError") or state.get("error")  # a failed step, or a failed final swap
     reason = (f"{failure.get('Error')}: {error_message(failure)}" if failure
               else (state.get("watch") or {}).get("reason") or "rollback requested")
     result = reconcile_rollback(state["topology"], LoadBalancing())

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .approval import Decision, LinkState, compute_link_state, compute_rejection_cause, compute_task_output
+from .approval import (
+    ApprovalRecord,
+    Decision,
+    LinkState,
+    compute_link_state,
+    compute_rejection_cause,
+    compute_task_output,
+)
 from .exceptions import ApprovalNoLongerPending, ApprovalRejected, AwsTransientError
 from .gateways.approvals import ApprovalStore
 from .gateways.workflow import Workflow
@@ -23,11 +30,13 @@ class Delivery(StrEnum):
     TRY_AGAIN = "try-again"
 
 
-def deliver_decision(store: ApprovalStore, workflow: Workflow, key: str, decision: Decision) -> Delivery:
-    record = store.get(key)
+def deliver_decision(store: ApprovalStore, workflow: Workflow, record: ApprovalRecord | None,
+                     decision: Decision) -> Delivery:
+    """`record` is the approval as the caller just read it (None: unknown link)."""
     state = compute_link_state(record, decision.at)
     if state is not LinkState.PENDING or record is None:
         return _closed(state)
+    key = record.key
     if not store.claim(key, decision):  # another decision, or the deadline, won the race
         return _closed(compute_link_state(store.get(key), decision.at))
     try:

@@ -99,6 +99,8 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
         where = next((words for step, words in _STEP_WORDS.items() if step.value == failed_step), "")
         unchanged = " Production is unchanged." if failed_step not in (Step.SWAP, Step.ROLLBACK) else ""
         message = f"{noun} of {target} on {lb} failed {where} with {error_name}: {detail}{unchanged}".strip()
+        if rollback:
+            message += f" Traffic was rolled back to {rollback.get('production')}."
         subject = f"{noun} failed ({error_name}): {target}"
     if production_now:
         message += (f" The production listener now forwards to {production_now.get('targetGroupName')}"

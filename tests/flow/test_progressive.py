@@ -136,3 +136,19 @@ def test_shift_output_reports_the_steps(world: World) -> None:
     described = world.wait(world.start(request(world, "canary:5:0")))
     output = json.loads(described["output"])
     assert output["config"]["traffic"]["strategy"] == "canary" and output["shift"]["done"] is True
+
+
+def test_a_final_swap_that_keeps_failing_after_a_canary_sends_traffic_back_to_blue(world: World) -> None:
+    from tests.flow import test_release
+
+    failures = test_release.fail_modify_listener(world.ids["listener8080"], times=6)  # each swap attempt, no more
+    try:
+        described = world.wait(world.start(request(world, "canary:10:0.02")), timeout=150)
+    finally:
+        while test_release._PATCHES:
+            test_release._PATCHES.pop().stop()
+    assert described["error"] == "AwsTransientError" and failures["raised"] == 6
+    assert production_weights(world) == {"blue": 1}
+    assert world.listener_target(8080) == world.ids["Code2"]
+    assert world.production_tags() == {"Code1": "true", "Code2": "false"}
+    assert "Traffic was rolled back to shop-code1" in described["cause"]

@@ -67,10 +67,17 @@ def test_every_task_is_caught_and_every_failure_reaches_notify(asl: dict[str, An
     for name, state in states(asl):
         if state["Type"] == "Task":
             assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), name
-    notify = "Notify the operators"
-    for name, state in asl["States"].items():
+    notify, rollback = "Notify the operators", "Roll traffic back"
+    all_states = asl["States"]
+    assert all_states[rollback]["Next"] == notify  # and its Catch goes to a failure note, checked below
+    for name, state in all_states.items():
         if state["Type"] == "Pass" and "failedStep" in state.get("ResultPath", ""):
-            assert state["Next"] == notify, name
+            following = all_states[state["Next"]]
+            if following["Type"] == "Choice":  # a failure may first send traffic back to blue
+                targets = {c["Next"] for c in following["Choices"]} | {following["Default"]}
+                assert targets <= {notify, rollback}, name
+            else:
+                assert state["Next"] == notify, name
 
 
 def test_callback_tasks_time_out_and_keep_their_input(asl: dict[str, Any]) -> None:
