@@ -13,7 +13,7 @@ from release.deciding import Delivery
 from . import releases, system
 from .console import Console, table
 from .errors import DeployError
-from .settings import Settings
+from .settings import Settings, validate
 from .target import Target, aws_target
 
 SANDBOX_SETTINGS = Settings(
@@ -48,8 +48,10 @@ def parser() -> argparse.ArgumentParser:
         target_parser.add_argument("--approver-email", action="append", default=[], metavar="EMAIL")
         target_parser.add_argument("--test-cidr", help="who may reach the test port (required with --aws)")
         target_parser.add_argument("--production-cidr", default="0.0.0.0/0")
-        target_parser.add_argument("--production-port", type=int, default=80)
-        target_parser.add_argument("--test-port", type=int, default=8080)
+        target_parser.add_argument("--production-port", type=int,
+                                   help="listener port of production (default: 80; sandbox: 8000)")
+        target_parser.add_argument("--test-port", type=int,
+                                   help="listener port of green (default: 8080; sandbox: 8080)")
         target_parser.add_argument("--launch-type", choices=["FARGATE", "EC2"], default="FARGATE")
         target_parser.add_argument("--task-subnets", choices=["private", "public"], default="private",
                                    help="public: no NAT gateways (cheaper), tasks get public IPs")
@@ -116,10 +118,18 @@ def _target(args: argparse.Namespace, console: Console, start: bool = False) -> 
         return aws_target(args.region, args.profile), _settings(args)
     from sandbox import control
 
+    settings = replace(SANDBOX_SETTINGS, name=args.name or SANDBOX_SETTINGS.name)
+    # a second system in the same sandbox needs its own ports: every listener is a local port
+    for flag in ("production_port", "test_port"):
+        if getattr(args, flag, None) is not None:
+            settings = replace(settings, **{flag: getattr(args, flag)})
+    if start:
+        validate(settings)  # before the sandbox starts: bad input changes nothing
     info = control.ensure_running(console) if start else control.running()
     if info is None:
         raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
-    settings = SANDBOX_SETTINGS if not args.name else replace(SANDBOX_SETTINGS, name=args.name)
+    if start:
+        control.before_deploy(control.target(info), settings)
     return control.target(info), settings
 
 
@@ -129,7 +139,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         return replace(base, name=args.name or base.name)
     return Settings(
         name=args.name or base.name, approver_emails=tuple(args.approver_email), test_cidr=args.test_cidr,
-        production_cidr=args.production_cidr, production_port=args.production_port, test_port=args.test_port,
+        production_cidr=args.production_cidr,
+        production_port=80 if args.production_port is None else args.production_port,
+        test_port=8080 if args.test_port is None else args.test_port,
         launch_type=args.launch_type, task_subnets=args.task_subnets, certificate_arn=args.certificate_arn,
         container_port=args.container_port, health_check_path=args.health_check_path,
         image=args.image or base.image, connection_arn=args.connection_arn, repository=args.repository,

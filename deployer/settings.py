@@ -73,6 +73,9 @@ def validate(settings: Settings) -> None:
             problems.append(f"{flag} {cidr!r} is not a CIDR block such as 203.0.113.0/24")
     if settings.test_cidr in ("0.0.0.0/0", "::/0"):
         problems.append("--test-cidr must not be the whole internet: the test port serves unreleased versions")
+    for flag, port in (("--production-port", settings.production_port), ("--test-port", settings.test_port)):
+        if not 1 <= port <= 65535:
+            problems.append(f"{flag} {port} is not a TCP port (1 to 65535)")
     if settings.production_port == settings.test_port:
         problems.append("--production-port and --test-port must differ")
     if bool(settings.connection_arn) != bool(settings.repository):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from deployer.console import Console
 from deployer.errors import DeployError
 from deployer.settings import Settings
@@ -79,6 +81,21 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
 
 def target(info: SandboxInfo) -> Target:
     return sandbox_target(info.endpoint)
+
+
+def before_deploy(target_: Target, settings: Settings) -> None:
+    """A new system's listeners become local ports: refuse ports that are taken before creating anything."""
+    try:
+        target_.client("cloudformation").describe_stacks(StackName=settings.stack)
+        return  # an update: its own listeners hold the ports
+    except ClientError:
+        pass
+    taken = [port for port in (settings.production_port, settings.test_port) if not _free(port)]
+    if taken:
+        ports = f"Ports {taken[0]} and {taken[1]} are" if len(taken) == 2 else f"Port {taken[0]} is"
+        raise DeployError(f"{ports} taken (by another system in the sandbox, or "
+                          f"another program), and every listener of {settings.name!r} is a local port. Choose free "
+                          "ones with --production-port and --test-port. Nothing was changed.")
 
 
 def after_deploy(target_: Target, settings: Settings, outputs: dict[str, str], console: Console) -> None:

@@ -32,7 +32,9 @@ _lock = threading.RLock()
 _code_root = Path(tempfile.gettempdir()) / "ecs-bluegreen-lambda-code"
 _active_code: str | None = None
 _installed = False
-INVOCATIONS: list[dict[str, Any]] = []  # function name, duration, error type: for tests and benchmarks
+# function name, error type, wall seconds, the handler's own seconds and its AWS API calls (subprocess mode):
+# for tests and benchmarks; the sandbox serves them at /metrics.json
+INVOCATIONS: list[dict[str, Any]] = []
 
 
 @dataclass
@@ -131,7 +133,8 @@ def _run_in_subprocess(function: LambdaFunction, event: Any, endpoint_url: str) 
     result = json.loads(lines[-1]) if lines else {"errored": True, "payload": json.dumps(
         {"errorType": "Runtime.ExitError", "errorMessage": f"the handler process exited with {done.returncode}"})}
     INVOCATIONS.append({"function": function.function_name, "error": result.get("errorType"),
-                        "seconds": time.perf_counter() - started})
+                        "seconds": time.perf_counter() - started, "handlerSeconds": result.get("handlerSeconds"),
+                        "calls": result.get("calls", {})})
     return str(result["payload"]), bool(result["errored"]), logs
 
 

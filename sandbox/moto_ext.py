@@ -13,6 +13,9 @@
 - DynamoDB: a conditional write is not atomic when requests arrive concurrently (moto checks,
   then writes, without a lock); here writes to one backend are serialised, as DynamoDB's are per item.
 - CloudFormation: `Fn::Cidr` is not evaluated; here it is.
+- CloudFormation: DescribeChangeSet, ExecuteChangeSet and DeleteChangeSet find a change set by name
+  across every stack (the first one of that name); here the name is looked up in the given stack, as
+  AWS scopes change set names, so that two stacks deployed in the same second do not swap change sets.
 - CloudFormation: a stack created or updated through a change set gets no outputs; here it does.
 - CloudFormation: an update tries to modify a resource whose Condition is false (and fails on it);
   here such a resource is left alone, as it was never created.
@@ -99,6 +102,7 @@ def install() -> None:
         StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)  # type: ignore[assignment,arg-type]
         StateMachine.update_from_cloudformation_json = classmethod(_update_state_machine)  # type: ignore[assignment,arg-type]
         _remap_updated_task_definitions()
+        _scope_change_set_names()
         _bucket_policies_see_tls()
         _keep_target_group_tags()
         _keep_service_load_balancers()
@@ -285,6 +289,36 @@ def _follow_task_definitions(stack: Stack) -> None:
         if service.task_definition != task_definition.arn:
             backend.update_service({"cluster": service.cluster_name, "service": service.name,
                                     "task_definition": task_definition.arn})
+
+
+def _scope_change_set_names() -> None:
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    def change_set_id(self: CloudFormationResponse) -> str:
+        name, stack = self._get_param("ChangeSetName"), self._get_param("StackName")
+        backend = self.cloudformation_backend
+        if name in backend.change_sets or not stack:
+            return str(name)
+        for identifier, change_set in list(backend.change_sets.items()):
+            if change_set.change_set_name == name and stack in (change_set.stack_name, change_set.stack_id):
+                return str(identifier)
+        return str(name)  # moto then answers that it does not exist
+
+    def describe(self: CloudFormationResponse) -> ActionResult:
+        return ActionResult(self.cloudformation_backend.describe_change_set(change_set_name=change_set_id(self)))
+
+    def execute(self: CloudFormationResponse) -> EmptyResult:
+        self.cloudformation_backend.execute_change_set(stack_name=self._get_param("StackName"),
+                                                       change_set_name=change_set_id(self))
+        return EmptyResult()
+
+    def delete(self: CloudFormationResponse) -> EmptyResult:
+        self.cloudformation_backend.delete_change_set(change_set_name=change_set_id(self))
+        return EmptyResult()
+
+    CloudFormationResponse.describe_change_set = describe  # type: ignore[method-assign]
+    CloudFormationResponse.execute_change_set = execute  # type: ignore[method-assign]
+    CloudFormationResponse.delete_change_set = delete  # type: ignore[method-assign]
 
 
 def _remap_updated_task_definitions() -> None:

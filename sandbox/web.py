@@ -2,7 +2,8 @@
 
 /approvals/<id> turns the browser's request into the API Gateway HTTP API event (payload 2.0) and
 invokes the deployed approval function through Lambda, exactly as API Gateway's AWS_PROXY
-integration would; /inbox lists the messages sent to the topics, with their links.
+integration would; /inbox lists the messages sent to the topics, with their links; /metrics.json lists
+every Lambda invocation with its duration and the AWS API calls it made (for the benchmarks).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 import boto3
 from moto.awslambda.models import lambda_backends
 
-from . import inbox
+from . import inbox, lambda_runtime
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -105,6 +106,9 @@ def make_server(host: str, port: int, endpoint_url: str, describe: Any) -> Threa
                 self._send(200, inbox_page().encode(), {"Content-Type": "text/html; charset=utf-8"})
             elif path == "/inbox.json":
                 self._send(200, json.dumps(inbox.messages()).encode(), {"Content-Type": "application/json"})
+            elif path == "/metrics.json":  # every Lambda invocation so far: duration and AWS API calls
+                self._send(200, json.dumps(list(lambda_runtime.INVOCATIONS)).encode(),
+                           {"Content-Type": "application/json"})
             elif path == "/tasks.json":
                 self._send(200, json.dumps(describe()).encode(), {"Content-Type": "application/json"})
             else:

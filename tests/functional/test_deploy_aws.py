@@ -100,6 +100,8 @@ def test_destroy_removes_what_it_created_and_says_what_it_kept(deployed: dict[st
     (["--test-cidr", "0.0.0.0/0"], "must not be the whole internet"),
     (["--test-cidr", "office"], "is not a CIDR block"),
     (["--connection-arn", "arn:aws:codeconnections:us-east-1:123456789012:connection/x"], "go together"),
+    (["--production-port", "70000"], "is not a TCP port"),
+    (["--test-port", "80"], "must differ"),
 ])
 def test_bad_input_fails_fast_naming_the_fix(mocked: None, capsys: pytest.CaptureFixture[str], args: list[str],
                                              words: str) -> None:

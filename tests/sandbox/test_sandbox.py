@@ -279,6 +279,30 @@ def test_canary_under_load_then_an_alarm_rolls_the_next_release_back(sandbox: An
     assert back_on_blue < 10
 
 
+def test_a_second_system_runs_beside_the_first_on_its_own_ports(sandbox: Any) -> None:
+    production_before = version(PRODUCTION)
+    refused = deploy("up", "--name", "second")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "Ports 8000 and 8080 are taken" in refused.stderr and "Nothing was changed" in refused.stderr
+    assert deploy("status", "--name", "second").returncode != 0  # no such system was created
+
+    started = deploy("up", "--name", "second", "--production-port", "8100", "--test-port", "8101")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "production serves at http://127.0.0.1:8100/" in started.stdout
+    with urllib.request.urlopen("http://127.0.0.1:9000/metrics.json", timeout=5) as response:
+        seen = len(json.loads(response.read()))
+    result = deploy("release", "--name", "second", "--image", "sample-app:s2", "--approve", "--bake", "0",
+                    "--health-interval", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert version(8100) == "s2" and version(PRODUCTION) == production_before
+
+    with urllib.request.urlopen("http://127.0.0.1:9000/metrics.json", timeout=5) as response:
+        invocations = json.loads(response.read())[seen:]
+    swaps = [i for i in invocations if i["function"] == "second-swap-traffic"]
+    assert len(swaps) == 1 and swaps[0]["calls"]["elbv2:ModifyListener"] == 2  # both listeners, once each
+    assert all(i["function"].startswith("second-") for i in invocations)
+
+
 def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
     with urllib.request.urlopen("http://127.0.0.1:9000/tasks.json", timeout=5) as response:
         pids = [t["pid"] for t in json.loads(response.read())]
@@ -288,7 +312,7 @@ def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
     assert result.returncode == 0 and "stopped" in result.stdout
     for pid in [*pids, server_pid]:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
-    for port in (4566, 9000, PRODUCTION, TEST):
+    for port in (4566, 9000, PRODUCTION, TEST, 8100, 8101):
         assert not port_open(port), f"port {port} still open"
     assert not (ROOT / ".sandbox").exists()
     assert re.search(r"127\.0\.0\.1", "127.0.0.1")
