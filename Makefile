@@ -27,7 +27,7 @@ sandbox: $(VENV)/.installed
 	$(VENV)/bin/python deploy.py
 
 bench: $(VENV)/.installed
-	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/run.py --write bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -124,10 +124,9 @@ def _run_in_subprocess(function: LambdaFunction, event: Any, endpoint_url: str) 
                               capture_output=True, env=environment, timeout=int(function.timeout),
                               cwd=str(Path(__file__).resolve().parent.parent), check=False)
     except subprocess.TimeoutExpired:
-        INVOCATIONS.append({"function": function.function_name, "error": "Sandbox.Timedout",
+        INVOCATIONS.append({"function": function.function_name, "error": TIMED_OUT,
                             "seconds": time.perf_counter() - started})
-        return json.dumps({"errorType": "Sandbox.Timedout",
-                           "errorMessage": f"Task timed out after {function.timeout} seconds"}), True, ""
+        return timed_out(function), True, ""
     logs = done.stderr.decode(errors="replace")
     lines = done.stdout.decode(errors="replace").strip().splitlines()
     result = json.loads(lines[-1]) if lines else {"errored": True, "payload": json.dumps(
@@ -136,6 +135,14 @@ def _run_in_subprocess(function: LambdaFunction, event: Any, endpoint_url: str) 
                         "seconds": time.perf_counter() - started, "handlerSeconds": result.get("handlerSeconds"),
                         "calls": result.get("calls", {})})
     return str(result["payload"]), bool(result["errored"]), logs
+
+
+TIMED_OUT = "Sandbox.Timedout"
+
+
+def timed_out(function: LambdaFunction) -> str:
+    """What Lambda returns for an invocation that ran out of time (the process is gone, so is its result)."""
+    return json.dumps({"errorType": TIMED_OUT, "errorMessage": f"Task timed out after {function.timeout} seconds"})
 
 
 def install_subprocess(endpoint_url: str) -> None:

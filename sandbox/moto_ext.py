@@ -1,7 +1,8 @@
 """What moto lacks for this product, added to moto (never worked around in the product).
 
 - CodePipeline: PutJobSuccessResult / PutJobFailureResult are not implemented; here they record
-  the result per job id so that tests and the sandbox can read what the engine reported.
+  the result per job id so that tests and the sandbox can read what the engine reported, and refuse a
+  second result for the same job (InvalidJobStateException), as CodePipeline does.
 - ELBv2: DescribeTargetHealth reports every registered target healthy and has no API to change
   that; here a target's state can be set (by a test, or by the sandbox's health checker).
 - S3/IAM: policy conditions other than StringEquals are ignored (so `Bool`'s deny always applies), and a
@@ -42,6 +43,7 @@ from typing import Any
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.models import ChangeSet, Stack
 from moto.codepipeline.responses import CodePipelineResponse
+from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
 from moto.dynamodb.models import DynamoDBBackend
@@ -161,15 +163,27 @@ def settle_service(cluster: str, service_name: str, account_id: str = "123456789
     service.deployments = [deployment]
 
 
-def _put_job_success_result(self: CodePipelineResponse) -> str:
-    JOB_RESULTS[self._get_param("jobId")] = {"status": "Succeeded",
-                                             "executionDetails": self._get_param("executionDetails")}
+class InvalidJobStateException(JsonRESTError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__("InvalidJobStateException", f"Job {job_id} is already in a final state")
+
+
+def _record_job_result(job_id: str, result: dict[str, Any]) -> str:
+    with _write_lock:  # as CodePipeline: a job's first result is final, a second one is refused
+        if job_id in JOB_RESULTS:
+            raise InvalidJobStateException(job_id)
+        JOB_RESULTS[job_id] = result
     return json.dumps({})
+
+
+def _put_job_success_result(self: CodePipelineResponse) -> str:
+    return _record_job_result(self._get_param("jobId"), {"status": "Succeeded",
+                                                         "executionDetails": self._get_param("executionDetails")})
 
 
 def _put_job_failure_result(self: CodePipelineResponse) -> str:
-    JOB_RESULTS[self._get_param("jobId")] = {"status": "Failed", "failureDetails": self._get_param("failureDetails")}
-    return json.dumps({})
+    return _record_job_result(self._get_param("jobId"), {"status": "Failed",
+                                                         "failureDetails": self._get_param("failureDetails")})
 
 
 def _send_task_failure(self: StepFunctionResponse) -> ActionResult:

@@ -98,6 +98,7 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
         status = Status.FAILED
         where = next((words for step, words in _STEP_WORDS.items() if step.value == failed_step), "")
         unchanged = " Production is unchanged." if failed_step not in (Step.SWAP, Step.ROLLBACK) else ""
+        detail = detail if not detail or detail.endswith((".", "!", "?")) else f"{detail}."  # a sentence follows
         message = f"{noun} of {target} on {lb} failed {where} with {error_name}: {detail}{unchanged}".strip()
         if rollback:
             message += f" Traffic was rolled back to {rollback.get('production')}."

@@ -21,6 +21,8 @@ ERROR_CLASSES = {name for name, value in inspect.getmembers(exceptions, inspect.
                  if issubclass(value, Exception)}
 TRANSIENT_LAMBDA = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                     "Lambda.TooManyRequestsException"}
+# How Step Functions reports a handler that ran out of time (Lambda.Unknown also covers running out of memory)
+HANDLER_TIMED_OUT = {"Sandbox.Timedout", "Lambda.Unknown"}
 
 
 def states(asl: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -53,14 +55,25 @@ def test_every_error_name_is_an_exception_class_or_a_service_error(asl: dict[str
         if state["Type"] == "Fail" and "Error" in state:
             names.append(state["Error"])
         for error in names:
-            assert error.startswith(("States.", "Lambda.")) or error in ERROR_CLASSES, f"{name}: {error}"
+            assert error.startswith(("States.", "Lambda.")) or error in ERROR_CLASSES | HANDLER_TIMED_OUT, \
+                f"{name}: {error}"
 
 
 def test_domain_errors_are_never_retried(asl: dict[str, Any]) -> None:
     for name, state in states(asl):
         for rule in state.get("Retry", []):
-            assert set(rule["ErrorEquals"]) <= TRANSIENT_LAMBDA | {"AwsTransientError"}, name
+            assert set(rule["ErrorEquals"]) <= TRANSIENT_LAMBDA | HANDLER_TIMED_OUT | {"AwsTransientError"}, name
             assert rule["BackoffRate"] > 1 and rule["MaxAttempts"] <= 6, name
+
+
+def test_a_handler_that_timed_out_is_run_again_a_little(asl: dict[str, Any]) -> None:
+    """Every handler is safe to run again (compare-and-set, conditional writes, reads), so a timeout is
+    retried; but a handler that keeps timing out is stuck, and waiting longer will not help."""
+    for name, state in states(asl):
+        if state["Type"] == "Task":
+            rules = [r for r in state["Retry"] if set(r["ErrorEquals"]) & HANDLER_TIMED_OUT]
+            assert len(rules) == 1 and set(rules[0]["ErrorEquals"]) == HANDLER_TIMED_OUT, name
+            assert rules[0]["MaxAttempts"] <= 2, name
 
 
 def test_every_task_is_caught_and_every_failure_reaches_notify(asl: dict[str, Any]) -> None:
