@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -57,6 +58,37 @@ def port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def steady_load(threads: int = 6) -> Iterator[Counter[int | str]]:
+    """Clients requesting production non-stop while the block runs; counts each answer's status."""
+    statuses: Counter[int | str] = Counter()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
+        while not stop.is_set():
+            try:
+                connection.request("GET", "/version")
+                response = connection.getresponse()
+                response.read()
+                statuses[response.status] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                statuses[type(exc).__name__] += 1
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
+        connection.close()
+
+    workers = [threading.Thread(target=hammer) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -143,40 +175,18 @@ def test_approval_from_the_inbox_link_get_then_post_as_a_browser(sandbox: Any) -
     assert replay_status == 409
 
 
-def test_rollback_puts_the_previous_version_back(sandbox: Any) -> None:
-    result = deploy("rollback")
+def test_rollback_puts_the_previous_version_back_with_no_failed_request(sandbox: Any) -> None:
+    with steady_load() as statuses:
+        result = deploy("rollback")
     assert result.returncode == 0, result.stdout + result.stderr
     assert version(PRODUCTION) == "v2" and version(TEST) == "v5"
+    assert statuses[200] == sum(statuses.values()) > 50, statuses
 
 
 def test_no_request_fails_while_traffic_moves_under_steady_load(sandbox: Any) -> None:
-    statuses: Counter[int | str] = Counter()
-    stop = threading.Event()
-
-    def hammer() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
-        while not stop.is_set():
-            try:
-                connection.request("GET", "/version")
-                response = connection.getresponse()
-                response.read()
-                statuses[response.status] += 1
-            except (OSError, http.client.HTTPException) as exc:
-                statuses[type(exc).__name__] += 1
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
-        connection.close()
-
-    workers = [threading.Thread(target=hammer) for _ in range(8)]
     started = time.monotonic()
-    for worker in workers:
-        worker.start()
-    try:
+    with steady_load(threads=8) as statuses:
         result = deploy("release", "--image", "sample-app:v6", "--approve", "--health-interval", "2")
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=15)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     total = sum(statuses.values())
@@ -233,27 +243,9 @@ def test_canary_under_load_then_an_alarm_rolls_the_next_release_back(sandbox: An
                                 Namespace="AWS/ApplicationELB", Statistic="Sum", Period=60, EvaluationPeriods=1,
                                 Threshold=5, ComparisonOperator="GreaterThanThreshold")
     cloudwatch.set_alarm_state(AlarmName="shop-5xx", StateValue="OK", StateReason="quiet")
-    statuses: Counter[int | str] = Counter()
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{PRODUCTION}/version", timeout=10) as response:
-                    statuses[response.status] += 1
-            except OSError as exc:
-                statuses[type(exc).__name__] += 1
-
-    workers = [threading.Thread(target=hammer) for _ in range(6)]
-    for worker in workers:
-        worker.start()
-    try:
+    with steady_load() as statuses:
         ok = deploy("release", "--image", "sample-app:v9", "--approve", "--strategy", "canary:20:0.05",
                     "--bake", "2", "--alarm", "shop-5xx", "--check-interval", "1", "--health-interval", "2")
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=15)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "Shift traffic" in ok.stdout and "Watch green" in ok.stdout and "Watch production" in ok.stdout
     assert statuses[200] == sum(statuses.values()), statuses
@@ -267,16 +259,29 @@ def test_canary_under_load_then_an_alarm_rolls_the_next_release_back(sandbox: An
     while time.monotonic() < deadline and not any(r["step"] in ("Watch green", "Wait before watching again")
                                                   for r in status()["releases"]):
         time.sleep(0.3)
-    fired = time.monotonic()
-    cloudwatch.set_alarm_state(AlarmName="shop-5xx", StateValue="ALARM", StateReason="5xx above 5")
-    while time.monotonic() < deadline and Counter(version(PRODUCTION) for _ in range(20))["v10"]:
-        time.sleep(0.1)
-    back_on_blue = time.monotonic() - fired
+    with steady_load() as statuses:  # the rollback, too, must not fail a request
+        fired = time.monotonic()
+        cloudwatch.set_alarm_state(AlarmName="shop-5xx", StateValue="ALARM", StateReason="5xx above 5")
+        while time.monotonic() < deadline and Counter(version(PRODUCTION) for _ in range(20))["v10"]:
+            time.sleep(0.1)
+        back_on_blue = time.monotonic() - fired
+        time.sleep(1)
     out, err = process.communicate(timeout=60)
     print(f"alarm to traffic back on blue: {back_on_blue:.1f} s")
     assert process.returncode != 0 and "RolledBack" in out, out + err
     assert "shop-5xx" in out and version(PRODUCTION) == "v9"
     assert back_on_blue < 10
+    assert statuses[200] == sum(statuses.values()) > 50, statuses
+
+
+def test_linear_release_under_load_fails_no_request(sandbox: Any) -> None:
+    with steady_load() as statuses:
+        result = deploy("release", "--image", "sample-app:v11", "--approve", "--strategy", "linear:50:0.05",
+                        "--bake", "0", "--health-interval", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("-> Shift traffic") == 2  # to 50 %, then the step that hands over to the swap
+    assert version(PRODUCTION) == "v11"
+    assert statuses[200] == sum(statuses.values()) > 50, statuses
 
 
 def test_a_second_system_runs_beside_the_first_on_its_own_ports(sandbox: Any) -> None:
