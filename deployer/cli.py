@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from release.config import parse_request
 from release.deciding import Delivery
+from release.exceptions import InvalidInput
 
 from . import releases, system
 from .console import Console, table
@@ -21,6 +23,12 @@ SANDBOX_SETTINGS = Settings(
     production_cidr="127.0.0.1/32", production_port=8000, test_port=8080, container_port=8080,
     health_check_path="/health", image="sample-app:v1", bake_seconds=10,
     extra_parameters={"HealthCheckIntervalSeconds": "5"})
+
+REQUEST_FLAGS = {  # the release request's fields, as `deploy.py release` spells them
+    "traffic.strategy": "--strategy", "traffic.bakeSeconds": "--bake", "traffic.alarms": "--alarm",
+    "traffic.checkIntervalSeconds": "--check-interval", "health.pollIntervalSeconds": "--health-interval",
+    "health.deadlineSeconds": "--health-deadline", "approval.timeoutSeconds": "--approval-timeout",
+    "expectedImage": "--image"}
 
 DELIVERY_WORDS = {
     Delivery.DELIVERED: "decision delivered",
@@ -208,7 +216,6 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     if running:  # checked before green is touched: the engine's lock would refuse the release anyway
         raise DeployError(f"ReleaseInProgress: {running[0]['name']} is running (at '{running[0]['step']}'). Wait for "
                           "it, or decide it (`python deploy.py approve` / `reject`). Nothing was changed.")
-    releases.put_image_on_green(system_, console, args.image)
     request: dict[str, Any] = {**system_.base_request(), "expectedImage": args.image,
                                "description": f"deploy.py release --image {args.image}"}
     settings_ = system_.settings
@@ -224,6 +231,14 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
         request["health"] = health
     if args.approval_timeout is not None:
         request["approval"] = {"required": True, "timeoutSeconds": args.approval_timeout}
+    try:  # the engine's own validation, before green is touched: bad input changes nothing
+        parse_request(request)
+    except InvalidInput as exc:
+        message = str(exc).replace("Invalid release request: ", "Cannot release: ")
+        for field, flag in REQUEST_FLAGS.items():
+            message = message.replace(f"'{field}'", flag)
+        raise DeployError(message) from exc
+    releases.put_image_on_green(system_, console, args.image)
     execution = releases.start(system_, request, "release")
     console.step(f"release started: {execution.split(':')[-1]}")
     run = releases.follow(system_, console, execution, _on_approval(args, console, system_, execution))

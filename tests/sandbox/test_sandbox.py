@@ -195,6 +195,19 @@ def test_no_request_fails_while_traffic_moves_under_steady_load(sandbox: Any) ->
     assert version(PRODUCTION) == "v6"
 
 
+@pytest.mark.parametrize(("flags", "named"), [
+    (["--strategy", "canary:150:1"], "--strategy"),
+    (["--bake", "-5"], "--bake"),
+    (["--check-interval", "0"], "--check-interval"),
+    (["--approval-timeout", "0"], "--approval-timeout"),
+])
+def test_bad_release_input_is_named_and_green_untouched(sandbox: Any, flags: list[str], named: str) -> None:
+    before = {s["role"]: s["images"] for s in status()["sides"]}
+    result = deploy("release", "--image", "sample-app:never", *flags)
+    assert result.returncode == 2 and named in result.stderr and "Nothing was changed" in result.stderr
+    assert {s["role"]: s["images"] for s in status()["sides"]} == before
+
+
 def test_a_release_while_another_waits_for_approval_changes_nothing(sandbox: Any) -> None:
     process = subprocess.Popen([sys.executable, str(ROOT / "deploy.py"), "release", "--image", "sample-app:v7",
                                 "--health-interval", "2"], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
