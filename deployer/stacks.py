@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -70,7 +71,8 @@ def deploy(cfn: Any, console: Console, name: str, template_url: str, parameters:
         raise DeployError(f"Stack {name} is {status}: another operation is running. Wait for it to finish "
                           "(watch it in the CloudFormation console), then deploy again. Nothing was changed.")
     creating = existing is None or status == "REVIEW_IN_PROGRESS"
-    change_set = f"deploy-{int(time.time())}"
+    # unique: CloudFormation refuses a second change set of the same name on a stack (two deploys in a second)
+    change_set = f"deploy-{int(time.time())}-{uuid.uuid4().hex[:8]}"
     cfn.create_change_set(
         StackName=name, ChangeSetName=change_set, TemplateURL=template_url,
         ChangeSetType="CREATE" if creating else "UPDATE", Capabilities=CAPABILITIES,

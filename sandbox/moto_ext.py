@@ -11,6 +11,9 @@
   in-process requests count as TLS (botocore sends them to https endpoints; the
   sandbox's plain-HTTP endpoint never gets that policy).
 - Step Functions: SendTaskFailure drops the `cause`; here it is passed on, as AWS does.
+- Step Functions: RedriveExecution is not implemented; here a FAILED, ABORTED or TIMED_OUT execution
+  continues, under the same ARN, from the state it was in when it ended (the last state entered), with
+  that state's input; its history keeps the earlier events. ($$.Execution.Input then reads that input.)
 - DynamoDB: a conditional write is not atomic when requests arrive concurrently (moto checks,
   then writes, without a lock); here writes to one backend are serialised, as DynamoDB's are per item.
 - CloudFormation: `Fn::Cidr` is not evaluated; here it is.
@@ -68,6 +71,7 @@ def install() -> None:
         CodePipelineResponse.put_job_success_result = _put_job_success_result  # type: ignore[attr-defined]
         CodePipelineResponse.put_job_failure_result = _put_job_failure_result  # type: ignore[attr-defined]
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+        _redrive_executions()
         original_clean_json = cfn_parsing.clean_json
 
         def clean_json(resource_json: Any, resources_map: Any) -> Any:
@@ -192,6 +196,62 @@ def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
     return EmptyResult()
 
 
+def _redrive_executions() -> None:
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.evaluation_details import (
+        EvaluationDetails,
+        ExecutionDetails,
+        StateMachineDetails,
+    )
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    class ExecutionNotRedrivable(AWSError):
+        TYPE = "ExecutionNotRedrivable"
+
+    def redrive_execution(self: StepFunctionResponse) -> ActionResult:
+        found = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        execution: Any = found  # moto's parser Execution, given attributes of its own below
+        if not isinstance(found, Execution) or execution.exec_status not in (
+                ExecutionStatus.FAILED, ExecutionStatus.ABORTED, ExecutionStatus.TIMED_OUT):
+            raise ExecutionNotRedrivable(f"Execution is {execution.status} and cannot be redriven.")
+        before = execution.to_history_output()["events"]
+        last = next(e["stateEnteredEventDetails"] for e in reversed(before) if e["type"].endswith("StateEntered"))
+        definition = json.loads(execution.state_machine.definition)
+        machine = StateMachineDetails(arn=execution.state_machine.arn, name=execution.state_machine.name,
+                                      typ=execution.state_machine.sm_type,
+                                      definition=json.dumps({**definition, "StartAt": last["name"]}))
+        details = ExecutionDetails(arn=execution.exec_arn, name=execution.name, role_arn=execution.role_arn,
+                                   inpt=json.loads(last["input"]), start_time=execution.start_date)
+        execution.history_before_redrive = before
+        execution.redrive_count = getattr(execution, "redrive_count", 0) + 1
+        execution.exec_worker = ExecutionWorker(
+            evaluation_details=EvaluationDetails(execution._get_start_aws_execution_details(), details, machine),
+            exec_comm=BaseExecutionWorkerCommunication(execution),
+            cloud_watch_logging_session=execution._cloud_watch_logging_session,
+            activity_store=execution._activity_store)
+        execution.exec_status, execution.error, execution.cause, execution.stop_date = (
+            ExecutionStatus.RUNNING, None, None, None)
+        execution.exec_worker.start()
+        return ActionResult({"redriveDate": utcnow()})
+
+    history = Execution.to_history_output
+
+    def with_earlier_events(self: Any) -> Any:
+        output = history(self)
+        before = getattr(self, "history_before_redrive", [])
+        if before:
+            offset = max(e["id"] for e in before)
+            output["events"] = before + [{**e, "id": e["id"] + offset,
+                                          "previousEventId": e.get("previousEventId", 0) + offset}
+                                         for e in output["events"]]
+        return output
+
+    StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
+    Execution.to_history_output = with_earlier_events  # type: ignore[method-assign]
+
+
 def _nested_stack_output(self: Stack, attribute: str) -> Any:
     if attribute.startswith("Outputs."):
         key = attribute.split(".", 1)[1]
@@ -313,7 +373,7 @@ def _scope_change_set_names() -> None:
         backend = self.cloudformation_backend
         if name in backend.change_sets or not stack:
             return str(name)
-        for identifier, change_set in list(backend.change_sets.items()):
+        for identifier, change_set in reversed(list(backend.change_sets.items())):  # the latest, as moto
             if change_set.change_set_name == name and stack in (change_set.stack_name, change_set.stack_id):
                 return str(identifier)
         return str(name)  # moto then answers that it does not exist

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.awslambda.models import LambdaFunction
 
 from sandbox import lambda_runtime, moto_ext
@@ -131,9 +132,36 @@ def test_a_release_that_failed_at_the_swap_completes_when_run_again(world: World
     assert_released(world, approve(world, world.start({**request, "codePipelineJobId": job})), job)
 
 
-def test_redriving_the_swap_with_its_recorded_input_changes_nothing_more(world: World) -> None:
-    """RedriveExecution re-runs a step with the input it had, under the same execution. moto has no
-    RedriveExecution, so the step's Lambda is invoked with the payload recorded in the history."""
+def test_redriving_a_failed_release_fails_again_at_its_end_and_changes_nothing(world: World) -> None:
+    """Every failure is caught and noted, so a failed execution ends in a Fail state; RedriveExecution
+    continues from there and fails again with the same error. To try again, start a new release."""
+    moto_ext.set_target_health(world.ids["Code2"], "10.0.2.11", "unhealthy", "Target.ResponseCodeMismatch")
+    sfn = world.client("stepfunctions")
+    execution = world.start(world.request(health={"deadlineSeconds": 1, "pollIntervalSeconds": 1,
+                                                  "maxPollIntervalSeconds": 1}))
+    first = world.wait(execution)
+    assert first["status"] == "FAILED" and first["error"] == "GreenUnhealthy"
+    assert len(world.messages("notifications")) == 1
+    moto_ext.set_target_health(world.ids["Code2"], "10.0.2.11", "healthy")  # too late: redrive does not re-check
+    sfn.redrive_execution(executionArn=execution)
+    again = world.wait(execution)
+    assert (again["status"], again["error"], again["cause"]) == ("FAILED", "GreenUnhealthy", first["cause"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in sfn.get_execution_history(
+        executionArn=execution)["events"] if e["type"].endswith("StateEntered")]
+    assert entered[0] == "Discover the topology" and entered[-2:] == ["Release failed", "Release failed"]
+    assert world.messages("notifications") == [] and world.messages("approvals") == []
+    assert_unchanged(world)
+
+
+def test_a_successful_release_cannot_be_redriven(world: World) -> None:
+    execution = world.start(world.request())
+    assert approve(world, execution)["status"] == "SUCCEEDED"
+    with pytest.raises(ClientError, match="ExecutionNotRedrivable"):
+        world.client("stepfunctions").redrive_execution(executionArn=execution)
+
+
+def test_the_swap_step_run_again_with_its_recorded_input_changes_nothing_more(world: World) -> None:
+    """What a redrive of the swap step would do: run it again with the input it had, after it worked."""
     execution = world.start(world.request())
     assert approve(world, execution)["status"] == "SUCCEEDED"
     history = world.client("stepfunctions").get_execution_history(executionArn=execution)["events"]
