@@ -27,6 +27,10 @@
   (moto compares the unresolved template); here it is, as CloudFormation would. And an updated
   AWS::ECS::TaskDefinition keeps its container definitions (moto drops their PascalCase keys).
 - CloudFormation: `!GetAtt Nested.Outputs.Name` on a nested stack is not supported; here it is.
+- CloudFormation: updating a nested stack deletes it and creates it again (so a parameter change of the
+  load balancer's stack failed on target group names already taken); here it is updated in place, as
+  CloudFormation does. And AWS::ElasticLoadBalancingV2::TargetGroup has no update (its resource became
+  None); here its tags and health check settings are updated in place.
 - CloudFormation: AWS::StepFunctions::StateMachine reads only DefinitionString, ignores
   DefinitionSubstitutions and lands in the backend that does not execute; here it takes `Definition`,
   applies the substitutions, and lands where StartExecution looks.
@@ -104,6 +108,8 @@ def install() -> None:
 
         ChangeSet.apply = apply_with_outputs  # type: ignore[method-assign]
         Stack.get_cfn_attribute = _nested_stack_output  # type: ignore[attr-defined]
+        Stack.update_from_cloudformation_json = classmethod(_update_nested_stack)  # type: ignore[assignment,arg-type]
+        FakeTargetGroup.update_from_cloudformation_json = classmethod(_update_target_group)  # type: ignore[assignment,arg-type]
         StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)  # type: ignore[assignment,arg-type]
         StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)  # type: ignore[assignment,arg-type]
         StateMachine.update_from_cloudformation_json = classmethod(_update_state_machine)  # type: ignore[assignment,arg-type]
@@ -250,6 +256,39 @@ def _redrive_executions() -> None:
 
     StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
     Execution.to_history_output = with_earlier_events  # type: ignore[method-assign]
+
+
+def _update_nested_stack(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                         account_id: str, region_name: str) -> Any:
+    from moto.cloudformation.utils import get_stack_from_s3_url
+    from moto.utilities.utils import get_partition
+
+    properties = cloudformation_json["Properties"]
+    template = get_stack_from_s3_url(properties["TemplateURL"], account_id=account_id,
+                                     partition=get_partition(region_name))
+    original_resource.update(template, parameters=properties.get("Parameters", {}))
+    return original_resource
+
+
+def _update_target_group(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                         account_id: str, region_name: str) -> Any:
+    properties = cloudformation_json["Properties"]
+    backend = elbv2_backends[account_id][region_name]
+    group = original_resource
+    for attribute, key in (("health_check_path", "HealthCheckPath"), ("health_check_port", "HealthCheckPort"),
+                           ("health_check_interval_seconds", "HealthCheckIntervalSeconds"),
+                           ("health_check_timeout_seconds", "HealthCheckTimeoutSeconds"),
+                           ("healthy_threshold_count", "HealthyThresholdCount"),
+                           ("unhealthy_threshold_count", "UnhealthyThresholdCount"), ("matcher", "Matcher")):
+        if key in properties:
+            setattr(group, attribute, properties[key])
+    tags = {t["Key"]: str(t["Value"]) for t in properties.get("Tags") or []}
+    stale = [key for key in backend.tagging_service.get_tag_dict_for_resource(group.arn) if key not in tags]
+    if stale:
+        backend.remove_tags([group.arn], stale)
+    if tags:
+        backend.add_tags([group.arn], [{"Key": k, "Value": v} for k, v in tags.items()])
+    return group
 
 
 def _nested_stack_output(self: Stack, attribute: str) -> Any:

@@ -61,6 +61,35 @@ def test_second_deploy_with_no_change_says_so_and_changes_nothing(deployed: dict
     assert "uploaded 0 new object(s)" in out
 
 
+def test_deploy_after_a_release_keeps_production_where_the_release_put_it(
+        deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """The stack follows the live side (LiveSide): updating it after a swap moves no traffic and
+    replaces nothing."""
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    out = deployed["outputs"]
+    code1, code2 = out["Code1TargetGroupArn"], out["Code2TargetGroupArn"]
+    lb = elbv2.describe_load_balancers(Names=["shop-alb"])["LoadBalancers"][0]["LoadBalancerArn"]
+    listeners = {entry["Port"]: entry["ListenerArn"] for entry in
+                 elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]}
+    for port, group in ((80, code2), (8080, code1)):  # as the swap leaves them
+        elbv2.modify_listener(ListenerArn=listeners[port], DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": group}])
+    elbv2.add_tags(ResourceArns=[code2], Tags=[{"Key": "IsProduction", "Value": "true"}])
+    elbv2.add_tags(ResourceArns=[code1], Tags=[{"Key": "IsProduction", "Value": "false"}])
+
+    code, printed, err = run(capsys, *BASE, "--json")
+    assert code == 0, printed + err
+    assert json.loads(printed)["stack"] == "updated"
+    forwards = {entry["Port"]: entry["DefaultActions"][0]["TargetGroupArn"]
+                for entry in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]}
+    assert forwards == {80: code2, 8080: code1}
+    groups = {g["TargetGroupArn"] for g in elbv2.describe_target_groups(LoadBalancerArn=lb)["TargetGroups"]}
+    assert groups == {code1, code2}  # the same target groups, not new ones
+    tags = {d["ResourceArn"]: {t["Key"]: t["Value"] for t in d["Tags"]}
+            for d in elbv2.describe_tags(ResourceArns=[code1, code2])["TagDescriptions"]}
+    assert tags[code2]["IsProduction"] == "true" and tags[code1]["IsProduction"] == "false"
+
+
 def test_code_change_updates_the_functions_and_nothing_else(deployed: dict[str, Any], tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:

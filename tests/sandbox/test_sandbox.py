@@ -115,6 +115,9 @@ def test_approved_release_moves_production_and_swaps_tags(sandbox: Any) -> None:
     sides = {s["role"]: s for s in status()["sides"]}
     assert sides["live"]["images"] == ["sample-app:v2"] and sides["live"]["targetGroup"] == "shop-code2"
     assert status()["tagProblems"] == []
+    again = deploy()  # the stacks follow the live side: updating them moves no traffic
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert version(PRODUCTION) == "v2" and version(TEST) == "v1" and status()["tagProblems"] == []
 
 
 def test_broken_version_is_stopped_before_approval(sandbox: Any) -> None:
