@@ -13,12 +13,14 @@ from unittest.mock import patch
 import pytest
 from moto.core.exceptions import ServiceException
 
+from release import exceptions
 from release.approval import approval_key
 from sandbox import moto_ext
 from tests.support.approve import approval_link, decide, request
 from tests.support.world import World
 
 pytestmark = pytest.mark.flow
+TOPOLOGY_ERRORS = {cls.__name__ for cls in exceptions.TopologyError.__subclasses__()} | {"TopologyError"}
 
 
 def test_approved_release_moves_production_to_green_and_reports(world: World) -> None:
@@ -319,6 +321,21 @@ def test_weighted_production_listener_is_refused_before_anything_changes(world: 
     described = world.wait(world.start(world.request()))
     assert _fail_reason(described)[0] == "TrafficSplitInProgress"
     assert world.messages("approvals") == []
+
+
+def test_a_third_target_group_on_the_test_listener_is_refused_naming_it(world: World) -> None:
+    elb = world.client("elbv2")
+    third = elb.create_target_group(Name="shop-code3", Protocol="HTTP", Port=80, VpcId=world.ids["vpc"],
+                                    TargetType="ip", Tags=[{"Key": "Identifier", "Value": "Code3"},
+                                                           {"Key": "IsProduction", "Value": "false"}])
+    elb.modify_listener(ListenerArn=world.ids["listener8080"], DefaultActions=[
+        {"Type": "forward", "TargetGroupArn": third["TargetGroups"][0]["TargetGroupArn"]}])
+    described = world.wait(world.start(world.request()))
+    error, cause = _fail_reason(described)
+    assert described["status"] == "FAILED" and error in TOPOLOGY_ERRORS, (error, cause)
+    assert "shop-code3" in cause and "Production is unchanged" in cause
+    assert world.production_target() == world.ids["Code1"] and world.messages("approvals") == []
+    assert world.production_tags() == {"Code1": "true", "Code2": "false"}
 
 
 def test_pipeline_prepare_step_puts_the_new_image_on_green_only(world: World, tmp_path: Any,

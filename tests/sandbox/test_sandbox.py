@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +161,16 @@ def test_approval_from_the_inbox_link_get_then_post_as_a_browser(sandbox: Any) -
     with urllib.request.urlopen(link, timeout=10) as page:  # what a mail scanner does: changes nothing
         html = page.read().decode()
     assert 'method="post"' in html and "sample-app:v5" in html
+
+    def scan(_: int) -> int:
+        with urllib.request.urlopen(link, timeout=60) as page:
+            return int(page.status)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:  # a burst of scanners and link previews at once
+        assert set(pool.map(scan, range(12))) == {200}
     time.sleep(1)
     assert version(PRODUCTION) == "v2"
+    assert any(r["step"] == "Ask for approval" for r in status()["releases"])  # still waiting for a human
     form = urllib.parse.urlencode({"decision": "approve", "name": "Ada Lovelace", "reason": "checked :8080"})
     request = urllib.request.Request(link, data=form.encode(), method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
