@@ -128,16 +128,16 @@ def _target(args: argparse.Namespace, console: Console, start: bool = False) -> 
 
     settings = replace(SANDBOX_SETTINGS, name=args.name or SANDBOX_SETTINGS.name)
     # a second system in the same sandbox needs its own ports: every listener is a local port
-    for flag in ("production_port", "test_port"):
-        if getattr(args, flag, None) is not None:
-            settings = replace(settings, **{flag: getattr(args, flag)})
+    ports = {flag: getattr(args, flag) for flag in ("production_port", "test_port")
+             if getattr(args, flag, None) is not None}
+    settings = replace(settings, **ports)
     if start:
         validate(settings)  # before the sandbox starts: bad input changes nothing
     info = control.ensure_running(console) if start else control.running()
     if info is None:
         raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
     if start:
-        control.before_deploy(control.target(info), settings)
+        settings = control.before_deploy(control.target(info), settings, ports_given=bool(ports))
     return control.target(info), settings
 
 

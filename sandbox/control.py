@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,19 +83,26 @@ def target(info: SandboxInfo) -> Target:
     return sandbox_target(info.endpoint)
 
 
-def before_deploy(target_: Target, settings: Settings) -> None:
-    """A new system's listeners become local ports: refuse ports that are taken before creating anything."""
+def before_deploy(target_: Target, settings: Settings, ports_given: bool) -> Settings:
+    """A new system's listeners become local ports: refuse ports that are taken before creating anything.
+    An update keeps the ports the system has unless others are asked for."""
     try:
-        target_.client("cloudformation").describe_stacks(StackName=settings.stack)
-        return  # an update: its own listeners hold the ports
+        stack = target_.client("cloudformation").describe_stacks(StackName=settings.stack)["Stacks"][0]
     except ClientError:
-        pass
+        stack = None
+    if stack is not None:
+        current = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+        if ports_given or not current.get("ProductionPort"):
+            return settings
+        return replace(settings, production_port=int(current["ProductionPort"]),
+                       test_port=int(current.get("TestPort") or settings.test_port))
     taken = [port for port in (settings.production_port, settings.test_port) if not _free(port)]
     if taken:
         ports = f"Ports {taken[0]} and {taken[1]} are" if len(taken) == 2 else f"Port {taken[0]} is"
         raise DeployError(f"{ports} taken (by another system in the sandbox, or "
                           f"another program), and every listener of {settings.name!r} is a local port. Choose free "
                           "ones with --production-port and --test-port. Nothing was changed.")
+    return settings
 
 
 def after_deploy(target_: Target, settings: Settings, outputs: dict[str, str], console: Console) -> None:

@@ -332,6 +332,11 @@ def test_a_second_system_runs_beside_the_first_on_its_own_ports(sandbox: Any) ->
     assert len(swaps) == 1 and swaps[0]["calls"]["elbv2:ModifyListener"] == 2  # both listeners, once each
     assert all(i["function"].startswith("second-") for i in invocations)
 
+    updated = deploy("up", "--name", "second")  # an update keeps the system's own ports
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert "production serves at http://127.0.0.1:8100/" in updated.stdout
+    assert version(8100) == "s2" and version(PRODUCTION) == production_before
+
 
 def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
     with urllib.request.urlopen("http://127.0.0.1:9000/tasks.json", timeout=5) as response:
