@@ -48,10 +48,13 @@ class EcsEmulator:
         self.tasks: dict[str, list[Task]] = {}  # service ARN -> tasks
         self.log_dir = log_dir
         self.lock = threading.Lock()
+        self.closed = False  # after shutdown, a reconcile already waiting for the lock must start nothing
 
     def reconcile(self) -> None:
         backend = ecs_backends[ACCOUNT][REGION]
         with self.lock:
+            if self.closed:
+                return
             live = {s.arn: s for s in list(backend.services.values()) if s.status == "ACTIVE"}
             for arn in list(self.tasks):
                 if arn not in live:
@@ -143,6 +146,7 @@ class EcsEmulator:
 
     def shutdown(self) -> None:
         with self.lock:
+            self.closed = True
             for tasks in self.tasks.values():
                 for task in tasks:
                     task.process.terminate()

@@ -6,7 +6,6 @@ import contextlib
 import http.client
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -350,4 +349,18 @@ def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
     for port in (4566, 9000, PRODUCTION, TEST, 8100, 8101):
         assert not port_open(port), f"port {port} still open"
     assert not (ROOT / ".sandbox").exists()
-    assert re.search(r"127\.0\.0\.1", "127.0.0.1")
+    assert _task_processes() == [], "a task outlived the sandbox"
+
+
+def _task_processes() -> list[int]:
+    """Sample-app processes started from this checkout (the sandbox's ECS tasks), alive or not reaped."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            alive = (proc / "stat").read_text().split()[2] != "Z"
+            if alive and b"sandbox.webapp" in command and Path(proc / "cwd").resolve() == ROOT:
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
