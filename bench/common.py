@@ -96,7 +96,12 @@ def approval_link(after: int, process: subprocess.Popen[str], system: str = "sho
 def approve(link: str) -> int:
     """As an approver: open the link (GET shows the form), then submit it (POST)."""
     urllib.request.urlopen(link, timeout=10).close()
-    form = urllib.parse.urlencode({"decision": "approve", "name": "Bench", "reason": "benchmark"}).encode()
+    return decide(link, "approve", "benchmark")
+
+
+def decide(link: str, decision: str, reason: str) -> int:
+    """Submit the approval page's form."""
+    form = urllib.parse.urlencode({"decision": decision, "name": "Bench", "reason": reason}).encode()
     request = urllib.request.Request(link, data=form, method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -11,7 +11,6 @@ import json
 import random
 import threading
 import time
-import urllib.parse
 import urllib.request
 
 from bench import common
@@ -83,7 +82,7 @@ def healthy_to_approval_request(image: str, *flags: str) -> float:
     healthy: float = common.wait_for(lambda: _green_healthy(green, image), 180, poll=0.05, what="green to be healthy")
     link = common.approval_link(inbox, process)
     sent = next(m["epoch"] for m in common.get_json("/inbox.json")[inbox:] if link in m["links"])
-    _reject(link)
+    common.decide(link, "reject", "latency measured")
     common.finish_any(process)
     return float(sent) - healthy
 
@@ -103,13 +102,6 @@ def _green_healthy(group_name: str, image: str) -> float | None:
     if not targets or any(t["TargetHealth"]["State"] != "healthy" for t in targets):
         return None
     return time.time()
-
-
-def _reject(link: str) -> None:
-    form = urllib.parse.urlencode({"decision": "reject", "name": "Bench", "reason": "latency measured"}).encode()
-    request = urllib.request.Request(link, data=form, method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
-    urllib.request.urlopen(request, timeout=30).close()
 
 
 def run(repeats: int = 3) -> list[str]:

@@ -126,19 +126,21 @@ def _target(args: argparse.Namespace, console: Console, start: bool = False) -> 
         return aws_target(args.region, args.profile), _settings(args)
     from sandbox import control
 
-    settings = replace(SANDBOX_SETTINGS, name=args.name or SANDBOX_SETTINGS.name)
     # a second system in the same sandbox needs its own ports: every listener is a local port
-    ports = {flag: getattr(args, flag) for flag in ("production_port", "test_port")
-             if getattr(args, flag, None) is not None}
-    settings = replace(settings, **ports)
+    settings = replace(SANDBOX_SETTINGS, name=args.name or SANDBOX_SETTINGS.name,
+                       **{field: getattr(args, field) for field in _ports_given(args)})
     if start:
         validate(settings)  # before the sandbox starts: bad input changes nothing
     info = control.ensure_running(console) if start else control.running()
     if info is None:
         raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
     if start:
-        settings = control.before_deploy(control.target(info), settings, ports_given=bool(ports))
+        control.before_deploy(control.target(info), settings)
     return control.target(info), settings
+
+
+def _ports_given(args: argparse.Namespace) -> set[str]:
+    return {field for field in ("production_port", "test_port") if getattr(args, field, None) is not None}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -159,7 +161,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_up(args: argparse.Namespace, console: Console) -> int:
     target, settings = _target(args, console, start=True)
-    result = system.up(target, settings, console, dry_run=getattr(args, "dry_run", False))
+    result = system.up(target, settings, console, dry_run=getattr(args, "dry_run", False),
+                       ports_given=_ports_given(args))
     if getattr(args, "dry_run", False):
         console.result({"dryRun": True, "changes": result.parent.changes}, ["dry run: nothing was changed"])
         return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,13 @@ class UpResult:
     code_key: str = ""
 
 
-def up(target: Target, settings: Settings, console: Console, dry_run: bool = False) -> UpResult:
+def up(target: Target, settings: Settings, console: Console, dry_run: bool = False,
+       ports_given: set[str] | None = None) -> UpResult:
+    """`ports_given`: the ports asked for on the command line; the others keep their deployed values."""
     validate(settings)
     account = target.account()
+    if ports_given is not None:
+        settings = keep_deployed_ports(target, settings, ports_given)
     bucket = settings.bucket or artifacts.bucket_name(settings.name, account, target.region)
     console.step(f"deploying {settings.name} to {'the sandbox' if target.is_sandbox else f'account {account}'} "
                  f"in {target.region}")
@@ -103,6 +107,21 @@ def service_template_url(target: Target, cfn: Any, settings: Settings) -> str:
     if "CodeBucket" not in parameters:
         raise DeployError(f"Stack {settings.stack} is not deployed here. Run `python deploy.py` first.")
     return f"{_s3_base(target, parameters['CodeBucket'])}/{parameters['ServiceTemplateKey']}"
+
+
+def keep_deployed_ports(target: Target, settings: Settings, given: set[str]) -> Settings:
+    """Ports not given on the command line stay what the deployed stack has: moving a listener (and every
+    user of it) is never a side effect of a redeploy."""
+    stack = stacks.describe(target.client("cloudformation"), settings.stack)
+    if stack is None:
+        return settings
+    current = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+
+    def port(field: str, key: str, asked: int) -> int:
+        return asked if field in given or not current.get(key) else int(current[key])
+
+    return replace(settings, production_port=port("production_port", "ProductionPort", settings.production_port),
+                   test_port=port("test_port", "TestPort", settings.test_port))
 
 
 def live_side(target: Target, settings: Settings, cfn: Any) -> str:

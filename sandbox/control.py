@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,26 +83,20 @@ def target(info: SandboxInfo) -> Target:
     return sandbox_target(info.endpoint)
 
 
-def before_deploy(target_: Target, settings: Settings, ports_given: bool) -> Settings:
-    """A new system's listeners become local ports: refuse ports that are taken before creating anything.
-    An update keeps the ports the system has unless others are asked for."""
+def before_deploy(target_: Target, settings: Settings) -> None:
+    """A new system's listeners become local ports: refuse ports that are taken before creating anything
+    (an existing system keeps its ports, see `deployer.system.keep_deployed_ports`)."""
     try:
-        stack = target_.client("cloudformation").describe_stacks(StackName=settings.stack)["Stacks"][0]
+        target_.client("cloudformation").describe_stacks(StackName=settings.stack)
+        return
     except ClientError:
-        stack = None
-    if stack is not None:
-        current = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
-        if ports_given or not current.get("ProductionPort"):
-            return settings
-        return replace(settings, production_port=int(current["ProductionPort"]),
-                       test_port=int(current.get("TestPort") or settings.test_port))
+        pass
     taken = [port for port in (settings.production_port, settings.test_port) if not _free(port)]
     if taken:
         ports = f"Ports {taken[0]} and {taken[1]} are" if len(taken) == 2 else f"Port {taken[0]} is"
         raise DeployError(f"{ports} taken (by another system in the sandbox, or "
                           f"another program), and every listener of {settings.name!r} is a local port. Choose free "
                           "ones with --production-port and --test-port. Nothing was changed.")
-    return settings
 
 
 def after_deploy(target_: Target, settings: Settings, outputs: dict[str, str], console: Console) -> None:
@@ -124,8 +118,8 @@ def _wait_until_serving(target_: Target, settings: Settings, console: Console, t
     """Until production answers 200 and every live target is healthy (not merely the ALB failing open)."""
     from deployer import releases
 
-    url = f"http://127.0.0.1:{settings.production_port}/"
-    system_ = releases.System.load(target_, settings)
+    system_ = releases.System.load(target_, settings)  # its ports are the deployed stack's
+    url = f"http://127.0.0.1:{system_.settings.production_port}/"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         live = releases.status(system_)["sides"][0]

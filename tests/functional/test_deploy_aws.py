@@ -61,6 +61,19 @@ def test_second_deploy_with_no_change_says_so_and_changes_nothing(deployed: dict
     assert "uploaded 0 new object(s)" in out
 
 
+def test_a_redeploy_without_port_flags_keeps_the_deployed_ports(mocked: None,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *BASE, "--production-port", "8081", "--test-port", "9443")
+    assert code == 0, out
+    code, out, err = run(capsys, *BASE)  # no port flags: the listeners stay where users reach them
+    assert code == 0, out + err
+    assert "Nothing changed" in out
+    lb = boto3.client("elbv2", region_name=REGION).describe_load_balancers(Names=["shop-alb"])["LoadBalancers"][0]
+    ports = {entry["Port"] for entry in boto3.client("elbv2", region_name=REGION).describe_listeners(
+        LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]}
+    assert ports == {8081, 9443}
+
+
 def test_deploy_after_a_release_keeps_production_where_the_release_put_it(
         deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """The stack follows the live side (LiveSide): updating it after a swap moves no traffic and
