@@ -9,6 +9,7 @@ import re
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
+from . import defaults
 from .exceptions import InvalidInput
 
 MAX_WAIT_SECONDS = 7 * 24 * 3600  # CodePipeline's action limit: waiting longer is never useful
@@ -193,7 +194,6 @@ def _probe(health_raw: dict[str, Any], problems: list[str]) -> ProbeConfig | Non
     }
 
 
-DEFAULT_BAKE_SECONDS = 180
 _ALARM_NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
 
 
@@ -236,12 +236,12 @@ def _traffic(raw: dict[str, Any], problems: list[str], rollback: bool) -> Traffi
             or len(alarms) > 20:
         problems.append("'traffic.alarms' must be a list of at most 20 CloudWatch alarm names")
         alarms = []
-    bake = _int(raw, "bakeSeconds", 0 if rollback else DEFAULT_BAKE_SECONDS, 0, 24 * 3600, problems, "traffic.")
+    bake = _int(raw, "bakeSeconds", 0 if rollback else defaults.BAKE_SECONDS, 0, 24 * 3600, problems, "traffic.")
     if rollback and (strategy is not Strategy.ALL_AT_ONCE or bake or alarms):
         # A rollback restores the known-good version at once; watching it could "roll back" to the bad one.
         problems.append("a rollback moves all traffic at once and is not baked or watched: leave out "
                         "'traffic.strategy', 'traffic.bakeSeconds' and 'traffic.alarms'")
     return {"strategy": strategy.value, "stepPercent": percent, "intervalSeconds": interval,
             "bakeSeconds": bake,
-            "checkIntervalSeconds": _int(raw, "checkIntervalSeconds", 10, 1, 300, problems, "traffic."),
+            "checkIntervalSeconds": _int(raw, "checkIntervalSeconds", defaults.CHECK_INTERVAL_SECONDS, 1, 300, problems, "traffic."),
             "alarms": list(alarms)}

@@ -1,0 +1,27 @@
+"""One source for every default and constant that more than one place needs.
+
+The engine's request parsing, `deploy.py`, the pipeline's prepare step, the templates (parameter defaults,
+runtime, architecture) and the state machine (state names) must agree; `tests/unit/test_one_source.py`
+checks that each of them says what this module says.
+"""
+
+from __future__ import annotations
+
+# Listeners: production and the test port green is reachable on.
+PRODUCTION_PORT = 80
+TEST_PORT = 8080
+CONTAINER_PORT = 80
+
+# Traffic: the watch after all traffic is on green, and how often alarms are read while shifting or baking.
+STRATEGY = "all-at-once"
+BAKE_SECONDS = 180
+CHECK_INTERVAL_SECONDS = 10
+
+# The Lambda runtime every function runs on, and the platform its dependencies are built for.
+LAMBDA_RUNTIME = "python3.13"
+LAMBDA_ARCHITECTURE = "arm64"
+LAMBDA_PYTHON_VERSION = LAMBDA_RUNTIME.removeprefix("python")
+LAMBDA_PLATFORM = "manylinux2014_aarch64"
+
+# State names the command line watches for (the ASL is the definition; the contract test checks these exist).
+APPROVAL_STATE = "Ask for approval"
