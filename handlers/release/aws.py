@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -35,17 +35,58 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def conditional_write(operation: str, write: Callable[[], object]) -> bool:
-    """Run a DynamoDB write with a condition: False when the condition failed, the engine's error otherwise."""
+T = TypeVar("T")
+
+# What one error code of one call means to the engine: an exception to raise in its place, or a function
+# of the error whose result stands in for the response (it may raise too).
+Outcome = Exception | Callable[[ClientError], T]
+
+
+def call(operation: str, method: Callable[..., T], /, *, on: Mapping[str, Outcome[T]] | None = None,
+         **params: Any) -> T:
+    """`method(**params)`: one AWS operation, named "service:Operation" ("elbv2:DescribeRules"), errors translated.
+
+    An error code in `on` gets the outcome given there; any other error becomes the engine's error naming
+    `operation`. Its IAM hint must name the call that was refused, hence one operation per `call`.
+    """
     try:
-        write()
+        return method(**params)
     except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise translate(exc, operation) from exc
+        outcome = (on or {}).get(error_code(exc))
+        if outcome is None:
+            raise translate(exc, operation) from exc
+        if isinstance(outcome, Exception):
+            raise outcome from exc
+        return outcome(exc)
     except BotoCoreError as exc:
         raise translate(exc, operation) from exc
-    return True
+
+
+def pages(operation: str, paginator: Any, /, *, on: Mapping[str, Outcome[list[Any]]] | None = None,
+          **params: Any) -> list[Any]:
+    """Every page of a paginated operation, all read inside `call`: a page iterator calls AWS as it is consumed."""
+    def read(**kwargs: Any) -> list[Any]:
+        return list(paginator.paginate(**kwargs))
+
+    return call(operation, read, on=on, **params)
+
+
+def accepted(operation: str, method: Callable[..., Any], /, *, refusals: Collection[str], **params: Any) -> bool:
+    """True when the call succeeded, False when AWS refused it with one of `refusals`; other errors raise."""
+    def run(**kwargs: Any) -> bool:
+        method(**kwargs)
+        return True
+
+    return call(operation, run, on=dict.fromkeys(refusals, _refused), **params)
+
+
+def conditional_write(operation: str, write: Callable[..., Any], /, **params: Any) -> bool:
+    """Run a DynamoDB write with a condition: False when the condition failed, the engine's error otherwise."""
+    return accepted(operation, write, refusals={"ConditionalCheckFailedException"}, **params)
+
+
+def _refused(_: ClientError) -> bool:
+    return False
 
 
 def translate(exc: Exception, operation: str) -> Exception:

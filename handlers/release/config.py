@@ -241,7 +241,6 @@ def _traffic(raw: dict[str, Any], problems: list[str], rollback: bool) -> Traffi
         # A rollback restores the known-good version at once; watching it could "roll back" to the bad one.
         problems.append("a rollback moves all traffic at once and is not baked or watched: leave out "
                         "'traffic.strategy', 'traffic.bakeSeconds' and 'traffic.alarms'")
+    check = _int(raw, "checkIntervalSeconds", defaults.CHECK_INTERVAL_SECONDS, 1, 300, problems, "traffic.")
     return {"strategy": strategy.value, "stepPercent": percent, "intervalSeconds": interval,
-            "bakeSeconds": bake,
-            "checkIntervalSeconds": _int(raw, "checkIntervalSeconds", defaults.CHECK_INTERVAL_SECONDS, 1, 300, problems, "traffic."),
-            "alarms": list(alarms)}
+            "bakeSeconds": bake, "checkIntervalSeconds": check, "alarms": list(alarms)}

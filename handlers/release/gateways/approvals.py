@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .. import aws
 from ..approval import ApprovalRecord, ApprovalStatus, Decision
 
@@ -29,18 +27,12 @@ class ApprovalStore:
             "createdAt": {"N": str(record.created_at)},
             "expiresAt": {"N": str(record.expires_at)},
         }
-        try:
-            self._client.put_item(TableName=self._table, Item=item,
-                                  ConditionExpression="attribute_not_exists(approvalKey)")
-        except (ClientError, BotoCoreError) as exc:
-            raise aws.translate(exc, "dynamodb:PutItem") from exc
+        aws.call("dynamodb:PutItem", self._client.put_item, TableName=self._table, Item=item,
+                 ConditionExpression="attribute_not_exists(approvalKey)")
 
     def get(self, key: str) -> ApprovalRecord | None:
-        try:
-            item = self._client.get_item(TableName=self._table, Key={"approvalKey": {"S": key}},
-                                         ConsistentRead=True).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise aws.translate(exc, "dynamodb:GetItem") from exc
+        item = aws.call("dynamodb:GetItem", self._client.get_item, TableName=self._table,
+                        Key={"approvalKey": {"S": key}}, ConsistentRead=True).get("Item")
         if not item:
             return None
         decision = None
@@ -55,26 +47,45 @@ class ApprovalStore:
 
     def claim(self, key: str, decision: Decision) -> bool:
         """Record the decision if the approval is still pending and unexpired; False if another won."""
-        return aws.conditional_write("dynamodb:UpdateItem", lambda: self._client.update_item(
-                TableName=self._table, Key={"approvalKey": {"S": key}},
-                UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at, "
-                                 "reason = :reason, sourceIp = :ip",
-                ConditionExpression="#s = :pending AND expiresAt > :at",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":decided": {"S": ApprovalStatus.DECIDED.value}, ":pending": {"S": ApprovalStatus.PENDING.value},
-                    ":d": {"S": "approve" if decision.approved else "reject"}, ":by": {"S": decision.by},
-                    ":at": {"N": str(decision.at)}, ":reason": {"S": decision.reason},
-                    ":ip": {"S": decision.source_ip},
-                }))
+        return aws.conditional_write(
+            "dynamodb:UpdateItem", self._client.update_item,
+            TableName=self._table, Key={"approvalKey": {"S": key}},
+            UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at, "
+                             "reason = :reason, sourceIp = :ip",
+            ConditionExpression="#s = :pending AND expiresAt > :at",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":decided": {"S": ApprovalStatus.DECIDED.value}, ":pending": {"S": ApprovalStatus.PENDING.value},
+                ":d": {"S": "approve" if decision.approved else "reject"}, ":by": {"S": decision.by},
+                ":at": {"N": str(decision.at)}, ":reason": {"S": decision.reason},
+                ":ip": {"S": decision.source_ip},
+            })
 
     def release(self, key: str, decision: Decision) -> None:
         """Undo our own claim (the decision could not be delivered), so the approver can try again."""
-        aws.conditional_write("dynamodb:UpdateItem", lambda: self._client.update_item(
-                TableName=self._table, Key={"approvalKey": {"S": key}},
-                UpdateExpression="SET #s = :pending REMOVE decision, decidedBy, decidedAt, reason, sourceIp",
-                ConditionExpression="#s = :decided AND decidedAt = :at AND decidedBy = :by",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":pending": {"S": ApprovalStatus.PENDING.value},
-                                           ":decided": {"S": ApprovalStatus.DECIDED.value},
-                                           ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}}))
+        aws.conditional_write(
+            "dynamodb:UpdateItem", self._client.update_item,
+            TableName=self._table, Key={"approvalKey": {"S": key}},
+            UpdateExpression="SET #s = :pending REMOVE decision, decidedBy, decidedAt, reason, sourceIp",
+            ConditionExpression="#s = :decided AND decidedAt = :at AND decidedBy = :by",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":pending": {"S": ApprovalStatus.PENDING.value},
+                                       ":decided": {"S": ApprovalStatus.DECIDED.value},
+                                       ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}})
+
+    def pending_keys(self, now: int, execution_arn: str | None = None) -> list[str]:
+        """Keys of the approvals still waiting for a decision at `now` (epoch seconds), of one execution or all.
+
+        A consistent scan: a decision just recorded must not be offered again. Only the attributes the
+        filter needs are read, so task tokens stay in the table.
+        """
+        pages = aws.pages("dynamodb:Scan", self._client.get_paginator("scan"), TableName=self._table,
+                          ConsistentRead=True, ProjectionExpression="approvalKey, #s, expiresAt, executionArn",
+                          ExpressionAttributeNames={"#s": "status"})
+        return [item["approvalKey"]["S"] for page in pages for item in page["Items"]
+                if _is_pending(item, now, execution_arn)]
+
+
+def _is_pending(item: dict[str, Any], now: int, execution_arn: str | None) -> bool:
+    return (item["status"]["S"] == ApprovalStatus.PENDING.value and int(item["expiresAt"]["N"]) > now
+            and execution_arn in (None, item["executionArn"]["S"]))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import aws, observed
 from ..exceptions import ServiceNotFound
@@ -18,41 +17,33 @@ class Containers:
 
     def services_in(self, cluster: str) -> list[observed.Service]:
         """Every active service of the cluster, without images (see `images`)."""
-        try:
-            pages = self._client.get_paginator("list_services").paginate(cluster=cluster)
-            arns = [arn for page in pages for arn in page["serviceArns"]]
-            described = []
-            for start in range(0, len(arns), _DESCRIBE_BATCH):
-                described += self._describe(cluster, arns[start:start + _DESCRIBE_BATCH])
-        except ClientError as exc:
-            if aws.error_code(exc) == "ClusterNotFoundException":
-                raise ServiceNotFound(f"ECS cluster {cluster!r} was not found. Check 'cluster' in the request.") \
-                    from exc
-            raise aws.translate(exc, "ecs:DescribeServices") from exc
-        except BotoCoreError as exc:
-            raise aws.translate(exc, "ecs:DescribeServices") from exc
+        missing = {"ClusterNotFoundException": ServiceNotFound(
+            f"ECS cluster {cluster!r} was not found. Check 'cluster' in the request.")}
+        pages = aws.pages("ecs:ListServices", self._client.get_paginator("list_services"), on=missing,
+                          cluster=cluster)
+        arns = [arn for page in pages for arn in page["serviceArns"]]
+        described = []
+        for start in range(0, len(arns), _DESCRIBE_BATCH):  # the cluster may vanish between the two calls
+            described += self._describe(cluster, arns[start:start + _DESCRIBE_BATCH], on=missing)
         return [_service(s) for s in described if s.get("status") == "ACTIVE"]
 
     def service(self, cluster: str, service_arn: str) -> observed.Service:
-        try:
-            described = self._describe(cluster, [service_arn])
-        except (ClientError, BotoCoreError) as exc:
-            raise aws.translate(exc, "ecs:DescribeServices") from exc
+        described = self._describe(cluster, [service_arn])
         if not described or described[0].get("status") != "ACTIVE":
             raise ServiceNotFound(f"ECS service {service_arn} no longer exists or is not active.")
         return _service(described[0])
 
     def images(self, task_definition: str) -> tuple[str, ...]:
-        try:
-            described = self._client.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-        except (ClientError, BotoCoreError) as exc:
-            raise aws.translate(exc, "ecs:DescribeTaskDefinition") from exc
+        described = aws.call("ecs:DescribeTaskDefinition", self._client.describe_task_definition,
+                             taskDefinition=task_definition)["taskDefinition"]
         return tuple(c["image"] for c in described["containerDefinitions"] if c.get("essential", True))
 
-    def _describe(self, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
+    def _describe(self, cluster: str, arns: list[str],
+                  on: Mapping[str, Exception] | None = None) -> list[dict[str, Any]]:
         if not arns:
             return []
-        return list(self._client.describe_services(cluster=cluster, services=arns)["services"])
+        return list(aws.call("ecs:DescribeServices", self._client.describe_services, on=on,
+                             cluster=cluster, services=arns)["services"])
 
 
 def _service(s: dict[str, Any]) -> observed.Service:

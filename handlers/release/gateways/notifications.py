@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .. import aws
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
@@ -18,7 +16,5 @@ class Topic:
 
     def publish(self, subject: str, message: str) -> str:
         subject = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in subject)[:SUBJECT_LIMIT]
-        try:
-            return str(self._client.publish(TopicArn=self._arn, Subject=subject, Message=message)["MessageId"])
-        except (ClientError, BotoCoreError) as exc:
-            raise aws.translate(exc, "sns:Publish") from exc
+        published = aws.call("sns:Publish", self._client.publish, TopicArn=self._arn, Subject=subject, Message=message)
+        return str(published["MessageId"])

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from .. import aws
 from ..exceptions import ApprovalNoLongerPending
 
-_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+_UNKNOWN_EXECUTION = ("ExecutionDoesNotExist", "InvalidArn")
 
 
 class Workflow:
@@ -18,33 +19,25 @@ class Workflow:
         self._client = client or aws.client("stepfunctions")
 
     def send_success(self, task_token: str, output: dict[str, Any]) -> None:
-        self._call("states:SendTaskSuccess", lambda: self._client.send_task_success(
-            taskToken=task_token, output=json.dumps(output)))
+        aws.call("states:SendTaskSuccess", self._client.send_task_success, on=_no_longer_waiting(),
+                 taskToken=task_token, output=json.dumps(output))
 
     def send_failure(self, task_token: str, error: str, cause: str) -> None:
-        self._call("states:SendTaskFailure", lambda: self._client.send_task_failure(
-            taskToken=task_token, error=error, cause=cause[:32768]))
+        aws.call("states:SendTaskFailure", self._client.send_task_failure, on=_no_longer_waiting(),
+                 taskToken=task_token, error=error, cause=cause[:32768])
 
     def execution_status(self, execution_arn: str) -> str:
         """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, or GONE when Step Functions no longer knows it."""
-        try:
-            return str(self._client.describe_execution(executionArn=execution_arn)["status"])
-        except ClientError as exc:
-            if aws.error_code(exc) in {"ExecutionDoesNotExist", "InvalidArn"}:
-                return "GONE"
-            raise aws.translate(exc, "states:DescribeExecution") from exc
-        except BotoCoreError as exc:
-            raise aws.translate(exc, "states:DescribeExecution") from exc
+        described = aws.call("states:DescribeExecution", self._client.describe_execution,
+                             on=dict.fromkeys(_UNKNOWN_EXECUTION, _gone), executionArn=execution_arn)
+        return str(described["status"])
 
-    @staticmethod
-    def _call(operation: str, call: Any) -> None:
-        try:
-            call()
-        except ClientError as exc:
-            if aws.error_code(exc) in _GONE:
-                raise ApprovalNoLongerPending(
-                    "The release is no longer waiting for this decision (it timed out, finished or was stopped).") \
-                    from exc
-            raise aws.translate(exc, operation) from exc
-        except BotoCoreError as exc:
-            raise aws.translate(exc, operation) from exc
+
+def _no_longer_waiting() -> dict[str, Exception]:
+    gone = ApprovalNoLongerPending(
+        "The release is no longer waiting for this decision (it timed out, finished or was stopped).")
+    return dict.fromkeys(_GONE, gone)
+
+
+def _gone(_: ClientError) -> dict[str, str]:
+    return {"status": "GONE"}
