@@ -4,9 +4,15 @@
 import sys
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent / "handlers")]
+ROOT = Path(__file__).resolve().parent
+sys.path[:0] = [str(ROOT), str(ROOT / "handlers")]
+
+from deployer import bootstrap  # noqa: E402 - standard library only
+
+bootstrap.reexec_in_environment(ROOT, Path(__file__).resolve())
 
 from deployer.cli import main  # noqa: E402
+from sandbox.target import Sandbox  # noqa: E402 - the one place that puts the deployer and the sandbox together
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:], sandbox=Sandbox()))

@@ -5,24 +5,44 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+from release import defaults
 from release.config import parse_request
 from release.deciding import Delivery
-from release.exceptions import InvalidInput
+from release.exceptions import InvalidInput, ReleaseError
 
 from . import releases, system
 from .console import Console, table
-from .errors import DeployError
-from .settings import Settings, validate
+from .errors import DeployError, explain
+from .plan import describe
+from .settings import Settings
 from .target import Target, aws_target
 
-SANDBOX_SETTINGS = Settings(
-    name="shop", approver_emails=("operators@sandbox.invalid",), test_cidr="127.0.0.1/32",
-    production_cidr="127.0.0.1/32", production_port=8000, test_port=8080, container_port=8080,
-    health_check_path="/health", image="sample-app:v1", bake_seconds=10,
-    extra_parameters={"HealthCheckIntervalSeconds": "5"})
+
+class Sandbox(Protocol):
+    """The local sandbox as `deploy.py` provides it: the deployer knows it only through this interface and
+    `Target`, and the sandbox depends on the deployer, never the other way round."""
+
+    def open(self, console: Console, start: bool) -> Target:
+        """The running sandbox as a target; `start`: start it first if it is not running."""
+
+    def stop(self, console: Console) -> bool:
+        """Stop it and remove its state; False when it was not running."""
+
+
+# `deploy.py up` flags -> Settings fields; a flag left out is not asked for (the target's default, or what is
+# deployed, applies).
+DEPLOY_FLAGS = {
+    "approver_email": "approver_emails", "test_cidr": "test_cidr", "production_cidr": "production_cidr",
+    "production_port": "production_port", "test_port": "test_port", "launch_type": "launch_type",
+    "task_subnets": "task_subnets", "certificate_arn": "certificate_arn", "image": "image",
+    "container_port": "container_port", "health_check_path": "health_check_path",
+    "connection_arn": "connection_arn", "repository": "repository", "branch": "branch", "bucket": "bucket",
+    "strategy": "strategy", "bake_seconds": "bake_seconds", "alarm": "alarm_names", "name": "name"}
 
 REQUEST_FLAGS = {  # the release request's fields, as `deploy.py release` spells them
     "traffic.strategy": "--strategy", "traffic.bakeSeconds": "--bake", "traffic.alarms": "--alarm",
@@ -52,30 +72,33 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     up = commands.add_parser("up", parents=[common], help="bootstrap or update everything (the default)")
     for target_parser in (top, up):
-        target_parser.add_argument("--dry-run", action="store_true", help="show the change sets and stop")
-        target_parser.add_argument("--approver-email", action="append", default=[], metavar="EMAIL")
+        target_parser.add_argument("--dry-run", action="store_true",
+                                   help="show what would be created, uploaded and updated, change nothing")
+        target_parser.add_argument("--approver-email", action="append", metavar="EMAIL",
+                                   help="receives approval requests and outcomes (repeatable, up to 3)")
         target_parser.add_argument("--test-cidr", help="who may reach the test port (required with --aws)")
-        target_parser.add_argument("--production-cidr", default="0.0.0.0/0")
-        target_parser.add_argument("--production-port", type=int,
-                                   help="listener port of production (default: 80; sandbox: 8000)")
-        target_parser.add_argument("--test-port", type=int,
-                                   help="listener port of green (default: 8080; sandbox: 8080)")
-        target_parser.add_argument("--launch-type", choices=["FARGATE", "EC2"], default="FARGATE")
-        target_parser.add_argument("--task-subnets", choices=["private", "public"], default="private",
-                                   help="public: no NAT gateways (cheaper), tasks get public IPs")
-        target_parser.add_argument("--certificate-arn", default="", help="ACM certificate: HTTPS on production")
+        target_parser.add_argument("--production-cidr", help="who may reach production (default: 0.0.0.0/0)")
+        target_parser.add_argument("--production-port", type=int, help=f"listener port of production (default: "
+                                   f"{defaults.PRODUCTION_PORT}, sandbox 8000; an update keeps the deployed one)")
+        target_parser.add_argument("--test-port", type=int, help=f"listener port of green (default: "
+                                   f"{defaults.TEST_PORT}; an update keeps the deployed one)")
+        target_parser.add_argument("--launch-type", choices=["FARGATE", "EC2"], help="default: FARGATE")
+        target_parser.add_argument("--task-subnets", choices=["private", "public"],
+                                   help="private (default), or public: no NAT gateways (cheaper), tasks get public IPs")
+        target_parser.add_argument("--certificate-arn", help="ACM certificate: HTTPS on production")
         target_parser.add_argument("--image", help="initial image of both sides (first deployment only)")
-        target_parser.add_argument("--container-port", type=int, default=80)
-        target_parser.add_argument("--health-check-path", default="/")
-        target_parser.add_argument("--connection-arn", default="", help="CodeConnections ARN: enables the pipeline")
-        target_parser.add_argument("--repository", default="", help="owner/name of the application repository")
-        target_parser.add_argument("--branch", default="main")
+        target_parser.add_argument("--container-port", type=int,
+                                   help=f"port the container listens on (default: {defaults.CONTAINER_PORT})")
+        target_parser.add_argument("--health-check-path", help="the target groups' health check (default: /)")
+        target_parser.add_argument("--connection-arn", help="CodeConnections ARN: enables the pipeline")
+        target_parser.add_argument("--repository", help="owner/name of the application repository")
+        target_parser.add_argument("--branch", help="the pipeline's branch (default: main)")
         target_parser.add_argument("--bucket", help="existing artifact bucket (default: one is created)")
-        target_parser.add_argument("--strategy", default="all-at-once",
-                                   help="releases' default: all-at-once, canary:P:N or linear:S:N (N minutes)")
-        target_parser.add_argument("--bake-seconds", type=int, default=180,
-                                   help="releases' default watch after all traffic is on green")
-        target_parser.add_argument("--alarm", action="append", default=[], metavar="ALARM_NAME",
+        target_parser.add_argument("--strategy", help="releases' default: all-at-once (default), canary:P:N or "
+                                   "linear:S:N (N minutes)")
+        target_parser.add_argument("--bake-seconds", type=int, help="releases' default watch after all traffic is "
+                                   f"on green (default: {defaults.BAKE_SECONDS})")
+        target_parser.add_argument("--alarm", action="append", metavar="ALARM_NAME",
                                    help="CloudWatch alarm that rolls a release back (repeatable)")
     commands.add_parser("status", parents=[common], help="which side is live, images, health, releases running")
     release = commands.add_parser("release", parents=[common], help="put IMAGE on green and release it")
@@ -103,12 +126,14 @@ def parser() -> argparse.ArgumentParser:
     rollback.add_argument("--require-approval", action="store_true")
     commands.add_parser("inbox", parents=[common], help="sandbox: the messages sent to operators")
     commands.add_parser("down", parents=[common], help="sandbox: stop it and remove its state")
-    commands.add_parser("destroy", parents=[common], help="AWS: delete everything deploy.py created")
+    destroy = commands.add_parser("destroy", parents=[common], help="AWS: delete everything deploy.py created")
+    destroy.add_argument("--dry-run", action="store_true", help="show what would be deleted and kept, and stop")
     return top
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, sandbox: Sandbox | None = None) -> int:
     args = parser().parse_args(argv)
+    args.sandbox = sandbox
     console = Console(as_json=args.json)
     command = args.command or "up"
     try:
@@ -116,92 +141,76 @@ def main(argv: list[str] | None = None) -> int:
     except DeployError as exc:
         console.error(f"error: {exc}")
         return 2
+    except ReleaseError as exc:
+        console.error(f"error: {type(exc).__name__}: {exc}")
+        return 1
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        console.error(f"error: {explain(exc)}")
+        return 1
     except KeyboardInterrupt:
         console.error("interrupted: a release already started keeps running; `python deploy.py status` shows it")
         return 130
 
 
-def _target(args: argparse.Namespace, console: Console, start: bool = False) -> tuple[Target, Settings]:
+def _target(args: argparse.Namespace, console: Console, start: bool = False) -> Target:
     if args.aws:
-        return aws_target(args.region, args.profile), _settings(args)
-    from sandbox import control
-
-    # a second system in the same sandbox needs its own ports: every listener is a local port
-    settings = replace(SANDBOX_SETTINGS, name=args.name or SANDBOX_SETTINGS.name,
-                       **{field: getattr(args, field) for field in _ports_given(args)})
-    if start:
-        validate(settings)  # before the sandbox starts: bad input changes nothing
-    info = control.ensure_running(console) if start else control.running()
-    if info is None:
-        raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
-    if start:
-        control.before_deploy(control.target(info), settings)
-    return control.target(info), settings
+        return aws_target(args.region, args.profile)
+    given = [flag for flag, value in (("--region", args.region), ("--profile", args.profile)) if value]
+    if given:
+        raise DeployError(f"{' and '.join(given)} go with --aws: the sandbox is one local region with no "
+                          "profiles. Add --aws to act on AWS, or leave them out. Nothing was changed.")
+    if args.sandbox is None:
+        raise DeployError("The sandbox is started by `python deploy.py`; pass --aws to act on AWS.")
+    target: Target = args.sandbox.open(console, start)
+    return target
 
 
-def _ports_given(args: argparse.Namespace) -> set[str]:
-    return {field for field in ("production_port", "test_port") if getattr(args, field, None) is not None}
+def _system(args: argparse.Namespace, console: Console) -> releases.System:
+    target = _target(args, console)
+    return releases.System.load(target, Settings(name=args.name or Settings.name))
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    base = Settings()
-    if not hasattr(args, "approver_email"):
-        return replace(base, name=args.name or base.name)
-    return Settings(
-        name=args.name or base.name, approver_emails=tuple(args.approver_email), test_cidr=args.test_cidr,
-        production_cidr=args.production_cidr,
-        production_port=80 if args.production_port is None else args.production_port,
-        test_port=8080 if args.test_port is None else args.test_port,
-        launch_type=args.launch_type, task_subnets=args.task_subnets, certificate_arn=args.certificate_arn,
-        container_port=args.container_port, health_check_path=args.health_check_path,
-        image=args.image or base.image, connection_arn=args.connection_arn, repository=args.repository,
-        branch=args.branch, bucket=args.bucket, strategy=args.strategy, bake_seconds=args.bake_seconds,
-        alarm_names=tuple(args.alarm))
+def _asked(args: argparse.Namespace) -> dict[str, Any]:
+    """The deploy settings given on the command line, and only those."""
+    asked: dict[str, Any] = {}
+    for flag, field in DEPLOY_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            asked[field] = tuple(value) if isinstance(value, list) else value
+    return asked
 
 
 def cmd_up(args: argparse.Namespace, console: Console) -> int:
-    target, settings = _target(args, console, start=True)
-    result = system.up(target, settings, console, dry_run=getattr(args, "dry_run", False),
-                       ports_given=_ports_given(args))
-    if getattr(args, "dry_run", False):
-        console.result({"dryRun": True, "changes": result.parent.changes}, ["dry run: nothing was changed"])
+    dry_run = bool(getattr(args, "dry_run", False))
+    target = _target(args, console, start=not dry_run)
+    result = system.up(target, _asked(args), console, dry_run=dry_run)
+    settings = result.settings
+    outcomes = {name: r.outcome.value for name, r in result.results.stacks.items()}
+    if dry_run:
+        console.result({"dryRun": True, "stacks": outcomes,
+                        "steps": [line for step in result.steps for line in describe(step)]},
+                       ["", "dry run: nothing was changed"])
         return 0
-    if target.is_sandbox:
-        from sandbox import control
-
-        control.after_deploy(target, settings, result.outputs, console)
-    data = {"outputs": result.outputs, "stack": result.parent.outcome.value,
-            "serviceStack": result.service.outcome.value if result.service else None}
-    unchanged = result.parent.outcome.value == "unchanged" and result.service is not None and \
-        result.service.outcome.value == "unchanged"
+    data = {"outputs": result.outputs, "stack": outcomes.get(settings.stack),
+            "serviceStack": outcomes.get(settings.service_stack)}
+    unchanged = set(outcomes.values()) == {"unchanged"} and result.results.uploaded == 0
     lines = ["", "Nothing changed: everything was already up to date." if unchanged else "Deployed."]
     lines += table(_summary(target, settings, result.outputs))
-    lines += ["", "Next: python deploy.py release --image sample-app:v2" + ("" if target.is_sandbox else " --aws")]
+    lines += ["", f"Next: python deploy.py release --image sample-app:v2{' --aws' if args.aws else ''}"]
     console.result(data, lines)
     return 0
 
 
 def _summary(target: Target, settings: Settings, out: dict[str, str]) -> list[tuple[str, str]]:
-    system_ = releases.System.load(target, settings)
-    state = releases.status(system_)
+    state = releases.status(releases.System.load(target, settings))
     rows = [(f"{s['role']} ({s['targetGroup']})", f"{', '.join(s['images'])}  {s['url']}  "
              f"{s['healthyTargets']}/{s['targets']} healthy") for s in state["sides"]]
-    approvals = out.get("ApprovalEndpoint", "")
-    inbox = []
-    if target.is_sandbox:
-        from sandbox import control
-
-        info = control.running()
-        if info:
-            approvals, inbox = f"{info.web_url}/approvals/", [("inbox", f"{info.web_url}/inbox")]
-    rows += [("state machine", out.get("StateMachineArn", "")), ("approvals", approvals),
-             ("pipeline", out.get("PipelineName", "")), *inbox]
-    return rows
+    return [*rows, ("state machine", out.get("StateMachineArn", "")), ("pipeline", out.get("PipelineName", "")),
+            *target.links(out)]
 
 
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
-    target, settings = _target(args, console)
-    state = releases.status(releases.System.load(target, settings))
+    state = releases.status(_system(args, console))
     lines = [f"{s['role']:<5} {s['targetGroup']:<14} {', '.join(s['images']):<28} "
              f"{s['healthyTargets']}/{s['targets']} healthy  {s['productionShare']:>3}% of production  {s['url']}"
              for s in state["sides"]]
@@ -213,18 +222,16 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_release(args: argparse.Namespace, console: Console) -> int:
-    target, settings = _target(args, console)
-    system_ = releases.System.load(target, settings)
+    system_ = _system(args, console)
     running = releases.running_releases(system_)
     if running:  # checked before green is touched: the engine's lock would refuse the release anyway
         raise DeployError(f"ReleaseInProgress: {running[0]['name']} is running (at '{running[0]['step']}'). Wait for "
                           "it, or decide it (`python deploy.py approve` / `reject`). Nothing was changed.")
     request: dict[str, Any] = {**system_.base_request(), "expectedImage": args.image,
                                "description": f"deploy.py release --image {args.image}"}
-    settings_ = system_.settings
-    traffic = {"strategy": args.strategy or settings_.strategy,
-               "bakeSeconds": settings_.bake_seconds if args.bake is None else args.bake,
-               "alarms": list(settings_.alarm_names if args.alarm is None else args.alarm)}
+    traffic = system_.traffic_defaults()  # the stack's policy, then what this release asks
+    asked = {"strategy": args.strategy, "bakeSeconds": args.bake, "alarms": args.alarm}
+    traffic.update({key: value for key, value in asked.items() if value is not None})
     if args.check_interval is not None:
         traffic["checkIntervalSeconds"] = args.check_interval
     request["traffic"] = traffic
@@ -256,13 +263,8 @@ def _on_approval(args: argparse.Namespace, console: Console, system_: releases.S
             console.step(f"{'approved' if args.approve else 'rejected'} from the command line: "
                          f"{DELIVERY_WORDS[delivery]}")
             return
-        where = "the link mailed to the approvers"
-        if system_.target.is_sandbox:
-            from sandbox import control
-
-            info = control.running()
-            where = f"the link in the inbox: {info.web_url}/inbox" if info else where
-        console.step(f"waiting for approval: open {where}, or run `python deploy.py approve` / `reject`")
+        console.step(f"waiting for approval: open {system_.target.approval_hint()}, or run "
+                     "`python deploy.py approve` / `reject`")
 
     return ask
 
@@ -284,8 +286,7 @@ def _finish(console: Console, system_: releases.System, run: releases.ReleaseRun
 
 def cmd_decide(approve: bool) -> Any:
     def run(args: argparse.Namespace, console: Console) -> int:
-        target, settings = _target(args, console)
-        delivery = releases.decide(releases.System.load(target, settings), approve, args.reason)
+        delivery = releases.decide(_system(args, console), approve, args.reason)
         console.result({"delivery": delivery.value}, [DELIVERY_WORDS[delivery]])
         return 0 if delivery is Delivery.DELIVERED else 1
 
@@ -293,8 +294,7 @@ def cmd_decide(approve: bool) -> Any:
 
 
 def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
-    target, settings = _target(args, console)
-    system_ = releases.System.load(target, settings)
+    system_ = _system(args, console)
     before = releases.status(system_)
     previous = before["sides"][1]["images"]
     console.step(f"rolling back: {', '.join(previous)} (on the test side) goes back into production")
@@ -307,19 +307,14 @@ def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_abort(args: argparse.Namespace, console: Console) -> int:
-    target, settings = _target(args, console)
-    system_ = releases.System.load(target, settings)
+    system_ = _system(args, console)
     outcome = releases.abort(system_, args.reason)
     console.result({"abort": outcome}, [outcome])
     return 0
 
 
 def cmd_inbox(args: argparse.Namespace, console: Console) -> int:
-    if args.aws:
-        raise DeployError("The inbox is the sandbox's; on AWS the messages go to the approvers' email.")
-    from sandbox import control
-
-    messages = control.inbox()
+    messages = _target(args, console).inbox()
     lines = [f"{m['time']}  {m['topic']:<14} {m['subject']}" + "".join(f"\n    {link}" for link in m["links"])
              for m in messages] or ["(no messages)"]
     console.result({"messages": messages}, lines)
@@ -327,11 +322,9 @@ def cmd_inbox(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_down(args: argparse.Namespace, console: Console) -> int:
-    if args.aws:
+    if args.aws or args.sandbox is None:
         raise DeployError("`down` stops the sandbox. To remove the system from AWS: python deploy.py destroy --aws")
-    from sandbox import control
-
-    stopped = control.stop(console)
+    stopped = args.sandbox.stop(console)
     console.result({"stopped": stopped}, ["sandbox stopped and its state removed" if stopped
                                           else "the sandbox was not running"])
     return 0
@@ -341,7 +334,10 @@ def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
     if not args.aws:
         raise DeployError("`destroy` is for AWS (--aws). To stop the sandbox: python deploy.py down")
     target = aws_target(args.region, args.profile)
-    result = system.destroy(target, _settings(args), console)
+    result = system.destroy(target, Settings(name=args.name or Settings.name), console, dry_run=args.dry_run)
+    if args.dry_run:
+        console.result({"dryRun": True, "kept": result.kept}, ["", "dry run: nothing was changed"])
+        return 0
     lines = ["Deleted:"] + [f"  {d}" for d in result.deleted or ["(nothing)"]] + ["Kept:"] + \
         [f"  {k}" for k in result.kept]
     console.result({"deleted": result.deleted, "kept": result.kept}, lines)

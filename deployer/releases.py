@@ -1,7 +1,7 @@
-"""Operating releases from the command line: status, release, approve/reject, rollback.
+"""Operating releases from the command line: status, release, approve/reject, rollback, abort.
 
-Everything goes through the engine's own code: discovery to find green, the state machine to
-release, and the same decision delivery as the approval page.
+Everything goes through the engine's own code: discovery to find green, its gateways to read AWS, the
+state machine to release, and the same decision delivery as the approval page.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import getpass
 import json
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from release import defaults
 from release.approval import Decision
 from release.config import parse_request
 from release.deciding import Delivery, deliver_decision
@@ -24,95 +25,109 @@ from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
 from release.gateways.locks import LockStore
 from release.gateways.workflow import Workflow
+from release.images import compute_images
 from release.topology import Topology, forward_weights
 
-from . import stacks, system
+from . import observe, system
 from .console import Console
 from .errors import DeployError
 from .settings import Settings
 from .target import Target
 
+APPROVAL = defaults.APPROVAL_STATE
+_ENDED = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
 
-@dataclass
+
+@dataclass(frozen=True)
 class System:
-    """The deployed system's coordinates, from the parent stack's outputs."""
+    """The deployed system: its coordinates (the parent stack's outputs) and its deployed parameters."""
 
     target: Target
     settings: Settings
-    outputs: dict[str, str]
+    outputs: Mapping[str, str]
+    parameters: Mapping[str, str]
 
     @classmethod
     def load(cls, target: Target, settings: Settings) -> System:
-        stack = stacks.describe(target.client("cloudformation"), settings.stack)
-        out = stacks.outputs(stack)
-        if "StateMachineArn" not in out:
-            where = "the sandbox" if target.is_sandbox else "this account and region"
-            raise DeployError(f"{settings.stack} is not deployed in {where}. Run `python deploy.py"
-                              f"{'' if target.is_sandbox else ' --aws'}` first.")
-        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])}
-        return cls(target, replace(
-            settings, production_port=int(parameters.get("ProductionPort") or settings.production_port),
-            test_port=int(parameters.get("TestPort") or settings.test_port),
-            strategy=parameters.get("Strategy") or settings.strategy,
-            bake_seconds=int(parameters.get("BakeSeconds") or settings.bake_seconds),
-            alarm_names=tuple(a for a in (parameters.get("AlarmNames") or "").split(",") if a)), out)
+        parent = observe.stack(target.client("cloudformation"), settings.stack)
+        if parent is None or "StateMachineArn" not in parent.outputs:
+            raise DeployError(f"{settings.stack} is not deployed in {target.where}. Run `{target.deploy_hint}` "
+                              "first.")
+        return cls(target, settings, parent.outputs, parent.parameters)
+
+    def deployed(self, key: str, default: object) -> str:
+        return self.parameters.get(key) or str(default)
+
+    @property
+    def production_port(self) -> int:
+        return int(self.deployed("ProductionPort", defaults.PRODUCTION_PORT))
+
+    @property
+    def test_port(self) -> int:
+        return int(self.deployed("TestPort", defaults.TEST_PORT))
 
     def base_request(self) -> dict[str, Any]:
         return {"loadBalancer": self.outputs["LoadBalancerName"], "cluster": self.outputs["ClusterName"],
-                "productionPort": self.settings.production_port, "testPort": self.settings.test_port}
+                "productionPort": self.production_port, "testPort": self.test_port}
+
+    def traffic_defaults(self) -> dict[str, Any]:
+        """The stack's release policy: what a release uses unless it asks otherwise."""
+        return {"strategy": self.deployed("Strategy", defaults.STRATEGY),
+                "bakeSeconds": int(self.deployed("BakeSeconds", defaults.BAKE_SECONDS)),
+                "alarms": [a for a in self.parameters.get("AlarmNames", "").split(",") if a]}
 
     def topology(self, allow_split: bool = False) -> Topology:
         try:
-            return discover(parse_request(self.base_request()), LoadBalancing(self.target.client("elbv2")),
+            return discover(parse_request(self.base_request()), self.load_balancing(),
                             Containers(self.target.client("ecs")), allow_split)
         except ReleaseError as exc:
             raise DeployError(f"{type(exc).__name__}: {exc}") from exc
 
+    def load_balancing(self) -> LoadBalancing:
+        return LoadBalancing(self.target.client("elbv2"))
+
     def store(self) -> ApprovalStore:
         return ApprovalStore(self.outputs["ApprovalsTableName"], self.target.client("dynamodb"))
+
+    def sfn(self) -> Any:
+        return self.target.client("stepfunctions")
 
 
 def status(system_: System) -> dict[str, Any]:
     topology = system_.topology(allow_split=True)  # a shift in progress is a state to show, not an error
-    elbv2 = system_.target.client("elbv2")
-    production = LoadBalancing(elbv2).listener_by_arn(topology["production"]["arn"])
-    weights = {arn: w for arn, w in forward_weights(production).items() if w > 0}
+    gateway = system_.load_balancing()
+    weights = {arn: w for arn, w in forward_weights(gateway.listener_by_arn(topology["production"]["arn"])).items()
+               if w > 0}
     sides = []
     for role, side, port in (("live", topology["blue"], topology["production"]["port"]),
                              ("test", topology["green"], topology["test"]["port"])):
-        health = elbv2.describe_target_health(TargetGroupArn=side["targetGroupArn"])["TargetHealthDescriptions"]
-        healthy = sum(1 for h in health if h["TargetHealth"]["State"] == "healthy")
-        share = round(100 * weights.get(side["targetGroupArn"], 0) / sum(weights.values()))
+        health = gateway.target_health(side["targetGroupArn"])
         sides.append({"role": role, "targetGroup": side["targetGroupName"], "identifier": side["identifier"],
-                      "productionShare": share,
+                      "productionShare": round(100 * weights.get(side["targetGroupArn"], 0) / sum(weights.values())),
                       "service": side["service"]["serviceName"], "images": side["service"]["images"],
-                      "healthyTargets": healthy, "targets": len(health),
-                      "url": url_for(system_, port)})
+                      "healthyTargets": sum(1 for h in health if h.state == "healthy"), "targets": len(health),
+                      "url": system_.target.url(dict(system_.outputs), port)})
     return {"sides": sides, "releases": running_releases(system_), "tagProblems": topology["tagProblems"]}
 
 
-def url_for(system_: System, port: int) -> str:
-    if system_.target.is_sandbox:
-        return f"http://127.0.0.1:{port}/"
-    return f"http://{system_.outputs['ProductionUrl'].split('//')[1].split(':')[0]}:{port}/"
-
-
 def running_releases(system_: System) -> list[dict[str, Any]]:
-    sfn = system_.target.client("stepfunctions")
-    running = sfn.list_executions(stateMachineArn=system_.outputs["StateMachineArn"],
-                                  statusFilter="RUNNING")["executions"]
-    return [{"execution": e["executionArn"], "name": e["name"], "step": current_step(sfn, e["executionArn"])}
-            for e in running]
+    sfn = system_.sfn()
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=system_.outputs["StateMachineArn"],
+                                                          statusFilter="RUNNING")
+    return [{"execution": e["executionArn"], "name": e["name"], "step": current_step(history(sfn, e["executionArn"]))}
+            for page in pages for e in page["executions"]]
 
 
-def current_step(sfn: Any, execution_arn: str) -> str | None:
-    """The state the execution entered last (read in order: not every implementation honours reverseOrder)."""
-    step = None
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-        for event in page["events"]:
-            if event.get("stateEnteredEventDetails"):
-                step = str(event["stateEnteredEventDetails"]["name"])
-    return step
+def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every event of the execution, in order, read page by page."""
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    return [event for page in pages for event in page["events"]]
+
+
+def current_step(events: list[dict[str, Any]]) -> str | None:
+    """The state the execution entered last."""
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e.get("stateEnteredEventDetails")]
+    return str(entered[-1]) if entered else None
 
 
 @dataclass
@@ -130,69 +145,81 @@ class ReleaseRun:
 def put_image_on_green(system_: System, console: Console, image: str) -> Topology:
     """Update the service stack so that green runs `image` and blue keeps what it runs (the pipeline's step)."""
     topology = system_.topology()
-    blue, green = topology["blue"], topology["green"]
-    images = {str(green["identifier"]): image, str(blue["identifier"]): blue["service"]["images"][0]}
-    console.step(f"putting {image} on green ({green['targetGroupName']}); blue keeps {images[str(blue['identifier'])]}")
-    cfn = system_.target.client("cloudformation")
-    result = system.deploy_service(system_.target, system_.settings, console, system_.outputs,
-                                   system.service_template_url(system_.target, cfn, system_.settings), images)
-    if result.outcome is stacks.Outcome.UNCHANGED:
+    try:
+        images = compute_images(topology, image)
+    except ReleaseError as exc:
+        raise DeployError(f"{type(exc).__name__}: {exc} Nothing was changed.") from exc
+    blue = str(topology["blue"]["identifier"])
+    console.step(f"putting {image} on green ({topology['green']['targetGroupName']}); blue keeps {images[blue]}")
+    result = system.set_images(system_.target, system_.settings, console, images)
+    if all(r.outcome.value == "unchanged" for r in result.stacks.values()):
         console.step("green already runs that image")
     return topology
 
 
 def start(system_: System, request: dict[str, Any], prefix: str) -> str:
-    sfn = system_.target.client("stepfunctions")
     name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    return str(sfn.start_execution(stateMachineArn=system_.outputs["StateMachineArn"], name=name,
-                                   input=json.dumps(request))["executionArn"])
+    return str(system_.sfn().start_execution(stateMachineArn=system_.outputs["StateMachineArn"], name=name,
+                                             input=json.dumps(request))["executionArn"])
+
+
+@dataclass
+class Backoff:
+    """Poll quickly while the release moves, more slowly while it waits (a bake, an approval)."""
+
+    first: float = 0.5
+    factor: float = 1.5
+    most: float = 10.0
+    current: float = 0.5
+
+    def moved(self) -> None:
+        self.current = self.first
+
+    def next(self) -> float:
+        delay, self.current = self.current, min(self.most, self.current * self.factor)
+        return delay
 
 
 def follow(system_: System, console: Console, execution_arn: str,
            on_approval: Callable[[], None] | None = None, timeout: float = 7 * 24 * 3600,
-           sleep: Callable[[float], None] = time.sleep) -> ReleaseRun:
+           sleep: Callable[[float], None] = time.sleep, backoff: Backoff | None = None) -> ReleaseRun:
     """Print each state as the execution enters it; call `on_approval` once when it waits for approval."""
-    sfn = system_.target.client("stepfunctions")
-    seen: set[int] = set()
+    sfn = system_.sfn()
+    backoff = backoff or Backoff()
+    seen = 0
     steps: list[str] = []
     asked = False
     deadline = time.monotonic() + timeout
     while True:
-        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        for event in events:
-            details = event.get("stateEnteredEventDetails")
-            if details and event["id"] not in seen:
-                seen.add(event["id"])
-                steps.append(details["name"])
-                console.step(f"-> {details['name']}")
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            output = json.loads(described["output"]) if described.get("output") else None
-            seconds = (described["stopDate"] - described["startDate"]).total_seconds()
-            return ReleaseRun(execution_arn, described["status"], described.get("error"), described.get("cause"),
-                              output, steps, seconds, waited_seconds(events))
-        if on_approval and not asked and steps and steps[-1] == "Ask for approval" and pending_for(
-                system_, execution_arn):
+        events = history(sfn, execution_arn)
+        for event in events[seen:]:
+            if event.get("stateEnteredEventDetails"):
+                steps.append(event["stateEnteredEventDetails"]["name"])
+                console.step(f"-> {steps[-1]}")
+        if len(events) > seen:
+            backoff.moved()
+        seen = len(events)
+        if any(e["type"] in _ENDED for e in events[-1:]):
+            return _ended(sfn, execution_arn, steps, events)
+        if on_approval and not asked and steps and steps[-1] == APPROVAL and pending_for(system_, execution_arn):
             asked = True
             on_approval()
         if time.monotonic() > deadline:
             raise DeployError(f"The release is still running after {timeout:.0f} s: {execution_arn}")
-        sleep(0.25)
+        sleep(backoff.next())
+
+
+def _ended(sfn: Any, execution_arn: str, steps: list[str], events: list[dict[str, Any]]) -> ReleaseRun:
+    described = sfn.describe_execution(executionArn=execution_arn)
+    output = json.loads(described["output"]) if described.get("output") else None
+    seconds = (described["stopDate"] - described["startDate"]).total_seconds()
+    return ReleaseRun(execution_arn, described["status"], described.get("error"), described.get("cause"),
+                      output, steps, seconds, waited_seconds(events))
 
 
 def pending_for(system_: System, execution_arn: str | None) -> list[str]:
     """Keys of pending, unexpired approvals (of one execution, or of all)."""
-    table = system_.outputs["ApprovalsTableName"]
-    ddb = system_.target.client("dynamodb")
-    now = int(time.time())
-    keys = []
-    for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        for item in page["Items"]:
-            if item["status"]["S"] != "PENDING" or int(item["expiresAt"]["N"]) <= now:
-                continue
-            if execution_arn is None or item["executionArn"]["S"] == execution_arn:
-                keys.append(item["approvalKey"]["S"])
-    return keys
+    return system_.store().pending_keys(int(time.time()), execution_arn)
 
 
 def decide(system_: System, approve: bool, reason: str, execution_arn: str | None = None) -> Delivery:
@@ -207,7 +234,7 @@ def decide(system_: System, approve: bool, reason: str, execution_arn: str | Non
     decision = Decision(approved=approve, by=f"{getpass.getuser()} (deploy.py)", reason=reason,
                         at=int(time.time()), source_ip="command line")
     store = system_.store()
-    return deliver_decision(store, Workflow(system_.target.client("stepfunctions")), store.get(keys[0]), decision)
+    return deliver_decision(store, Workflow(system_.sfn()), store.get(keys[0]), decision)
 
 
 def waited_seconds(events: list[dict[str, Any]]) -> float:
@@ -219,11 +246,11 @@ def waited_seconds(events: list[dict[str, Any]]) -> float:
             entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
         details = event.get("stateExitedEventDetails")
         name = details["name"] if details else None
-        if name in entered and (name == "Ask for approval" or event["type"] == "WaitStateExited"):
+        if name in entered and (name == APPROVAL or event["type"] == "WaitStateExited"):
             waited += (event["timestamp"] - entered.pop(name)).total_seconds()
     for event in events:  # a failed approval task exits without a StateExited event
-        if event["type"] in {"TaskTimedOut", "TaskFailed"} and "Ask for approval" in entered:
-            waited += (event["timestamp"] - entered.pop("Ask for approval")).total_seconds()
+        if event["type"] in {"TaskTimedOut", "TaskFailed"} and APPROVAL in entered:
+            waited += (event["timestamp"] - entered.pop(APPROVAL)).total_seconds()
     return waited
 
 
@@ -233,7 +260,7 @@ def abort(system_: System, reason: str) -> str:
     if not running:
         raise DeployError("No release is running. To put the previous version back: python deploy.py rollback")
     release = running[0]
-    if release["step"] == "Ask for approval":
+    if release["step"] == APPROVAL:
         decide(system_, approve=False, reason=reason, execution_arn=release["execution"])
         return f"{release['name']} was waiting for approval: rejected ({reason}); production is unchanged"
     lb_arn = system_.topology()["loadBalancerArn"]

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from release import defaults
 from release.config import parse_strategy
 
 from .errors import DeployError
@@ -21,20 +22,20 @@ class Settings:
     approver_emails: tuple[str, ...] = ()
     test_cidr: str | None = None
     production_cidr: str = "0.0.0.0/0"
-    production_port: int = 80
-    test_port: int = 8080
+    production_port: int = defaults.PRODUCTION_PORT
+    test_port: int = defaults.TEST_PORT
     launch_type: str = "FARGATE"
     task_subnets: str = "private"
     certificate_arn: str = ""
-    container_port: int = 80
+    container_port: int = defaults.CONTAINER_PORT
     health_check_path: str = "/"
     image: str = "public.ecr.aws/nginx/nginx:stable"
     connection_arn: str = ""
     repository: str = ""
     branch: str = "main"
     bucket: str | None = None
-    strategy: str = "all-at-once"
-    bake_seconds: int = 180
+    strategy: str = defaults.STRATEGY
+    bake_seconds: int = defaults.BAKE_SECONDS
     alarm_names: tuple[str, ...] = ()
     extra_parameters: dict[str, str] = field(default_factory=dict)
 

@@ -16,16 +16,6 @@ from .errors import DeployError
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
-# What to do about a stack that cannot be updated, by status.
-RECOVERY = {
-    "ROLLBACK_COMPLETE": "its first creation failed and was rolled back; delete it "
-                         "(`python deploy.py destroy --aws`) and deploy again",
-    "ROLLBACK_FAILED": "delete it in the CloudFormation console (retain the resources it names), then deploy again",
-    "DELETE_FAILED": "delete it again in the CloudFormation console, retaining the resources it names",
-    "UPDATE_ROLLBACK_FAILED": "run `aws cloudformation continue-update-rollback --stack-name {name}`, "
-                              "then deploy again",
-    "IMPORT_ROLLBACK_FAILED": "resolve the import in the CloudFormation console, then deploy again",
-}
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 
 
@@ -33,7 +23,8 @@ class Outcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
-    DRY_RUN = "dry-run"
+    DELETED = "deleted"
+    PLANNED = "planned"  # a dry run: nothing was done
 
 
 @dataclass
@@ -61,22 +52,15 @@ def outputs(stack: dict[str, Any] | None) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
 
 
-def deploy(cfn: Any, console: Console, name: str, template_url: str, parameters: Parameters,
-           dry_run: bool = False, sleep: Callable[[float], None] = time.sleep, timeout: float = 3600) -> StackResult:
-    existing = describe(cfn, name)
-    status = (existing or {}).get("StackStatus", "")
-    if status in RECOVERY:
-        raise DeployError(f"Stack {name} is {status}: {RECOVERY[status].format(name=name)}. Nothing was changed.")
-    if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
-        raise DeployError(f"Stack {name} is {status}: another operation is running. Wait for it to finish "
-                          "(watch it in the CloudFormation console), then deploy again. Nothing was changed.")
-    creating = existing is None or status == "REVIEW_IN_PROGRESS"
+def deploy(cfn: Any, console: Console, name: str, template_url: str, parameters: Parameters, create: bool,
+           sleep: Callable[[float], None] = time.sleep, timeout: float = 3600) -> StackResult:
+    """Create a change set, show its changes, execute it and follow the stack until it settles."""
     # unique: CloudFormation refuses a second change set of the same name on a stack (two deploys in a second)
     change_set = f"deploy-{int(time.time())}-{uuid.uuid4().hex[:8]}"
     cfn.create_change_set(
         StackName=name, ChangeSetName=change_set, TemplateURL=template_url,
-        ChangeSetType="CREATE" if creating else "UPDATE", Capabilities=CAPABILITIES,
-        Parameters=[{"ParameterKey": k, "UsePreviousValue": True} if v is None and not creating
+        ChangeSetType="CREATE" if create else "UPDATE", Capabilities=CAPABILITIES,
+        Parameters=[{"ParameterKey": k, "UsePreviousValue": True} if v is None and not create
                     else {"ParameterKey": k, "ParameterValue": v or ""} for k, v in parameters.items()],
         IncludeNestedStacks=True)
     described = _wait_for_change_set(cfn, name, change_set, sleep, timeout)
@@ -84,16 +68,13 @@ def deploy(cfn: Any, console: Console, name: str, template_url: str, parameters:
         reason = described.get("StatusReason", "")
         cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
         if any(text in reason for text in NO_CHANGES):
-            return StackResult(Outcome.UNCHANGED, outputs=outputs(existing))
+            return StackResult(Outcome.UNCHANGED, outputs=outputs(describe(cfn, name)))
         raise DeployError(f"CloudFormation could not plan the change to {name}: {reason}. Nothing was changed.")
     changes = [f"{c['ResourceChange']['Action']:<7} {c['ResourceChange']['ResourceType']:<45} "
                f"{c['ResourceChange']['LogicalResourceId']}"
                for c in described.get("Changes", []) if "ResourceChange" in c]
-    if dry_run:
-        cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
-        if creating and existing is None:
-            cfn.delete_stack(StackName=name)  # only the empty REVIEW_IN_PROGRESS placeholder
-        return StackResult(Outcome.DRY_RUN, changes)
+    for change in changes:
+        console.say(f"    {change}")
     since = time.time() - 5
     cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
     final = _follow(cfn, console, name, since, sleep, timeout)
@@ -101,7 +82,7 @@ def deploy(cfn: Any, console: Console, name: str, template_url: str, parameters:
         reasons = _failure_reasons(cfn, name)
         raise DeployError(f"Stack {name} ended {final['StackStatus']}:\n  " + "\n  ".join(reasons or ["(no reason)"])
                           + "\nCloudFormation rolled back what it could; fix the cause above and deploy again.")
-    return StackResult(Outcome.CREATED if creating else Outcome.UPDATED, changes, outputs(final))
+    return StackResult(Outcome.CREATED if create else Outcome.UPDATED, changes, outputs(final))
 
 
 def _wait_for_change_set(cfn: Any, name: str, change_set: str, sleep: Callable[[float], None],
@@ -157,7 +138,7 @@ def delete(cfn: Any, console: Console, name: str, sleep: Callable[[float], None]
     while (stack := describe(cfn, name)) is not None and stack["StackStatus"] != "DELETE_COMPLETE":
         if stack["StackStatus"] == "DELETE_FAILED":
             raise DeployError(f"Deleting {name} failed: " + "; ".join(_failure_reasons(cfn, name)) +
-                              f". {RECOVERY['DELETE_FAILED']}.")
+                              ". Delete it again in the CloudFormation console, retaining the resources it names.")
         for event in reversed(cfn.describe_stack_events(StackName=name)["StackEvents"]):
             if event["EventId"] not in seen and event["Timestamp"].timestamp() >= since:
                 seen.add(event["EventId"])

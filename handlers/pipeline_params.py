@@ -17,24 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from release import defaults
 from release.config import parse_request
 from release.discovery import discover
-from release.exceptions import ReleaseError, TopologyError
+from release.exceptions import ReleaseError
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
-from release.topology import Topology
-
-
-def compute_parameters(topology: Topology, image: str) -> dict[str, Any]:
-    """CloudFormation template configuration: only green's parameter changes."""
-    blue, green = topology["blue"], topology["green"]
-    if {blue["identifier"], green["identifier"]} != {"Code1", "Code2"}:
-        raise TopologyError(f"Target groups carry Identifier tags {blue['identifier']!r} and "
-                            f"{green['identifier']!r}; expected Code1 and Code2. Fix the tags in the stack.")
-    live_images = blue["service"]["images"]
-    if len(live_images) != 1:
-        raise TopologyError(f"The live service runs {len(live_images)} essential images; expected one.")
-    return {"Parameters": {str(green["identifier"]): image, str(blue["identifier"]): live_images[0]}}
+from release.images import compute_images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,14 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     image = json.loads(args.build.read_text())["image"]
     request: dict[str, Any] = {
         "loadBalancer": os.environ["LOAD_BALANCER"], "cluster": os.environ["CLUSTER"],
-        "productionPort": int(os.environ.get("PRODUCTION_PORT", "80")),
-        "testPort": int(os.environ.get("TEST_PORT", "8080")),
-        "traffic": {"strategy": os.environ.get("STRATEGY", "all-at-once"),
-                    "bakeSeconds": int(os.environ.get("BAKE_SECONDS", "180")),
+        "productionPort": int(os.environ.get("PRODUCTION_PORT", defaults.PRODUCTION_PORT)),
+        "testPort": int(os.environ.get("TEST_PORT", defaults.TEST_PORT)),
+        "traffic": {"strategy": os.environ.get("STRATEGY", defaults.STRATEGY),
+                    "bakeSeconds": int(os.environ.get("BAKE_SECONDS", defaults.BAKE_SECONDS)),
                     "alarms": [a.strip() for a in os.environ.get("ALARM_NAMES", "").split(",") if a.strip()]}}
     try:
         topology = discover(parse_request(request), LoadBalancing(), Containers())
-        parameters = compute_parameters(topology, image)
+        parameters = {"Parameters": compute_images(topology, image)}
     except ReleaseError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

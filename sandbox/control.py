@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from deployer import releases
 from deployer.console import Console
 from deployer.errors import DeployError
 from deployer.settings import Settings
-from deployer.target import Target, sandbox_target
+from deployer.target import Target
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("SANDBOX_STATE", ROOT / ".sandbox"))
@@ -51,13 +50,20 @@ def running() -> SandboxInfo | None:
     return info
 
 
+def require_running() -> SandboxInfo:
+    info = running()
+    if info is None:
+        raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
+    return info
+
+
 def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
     info = running()
     if info:
         console.step(f"reusing the sandbox at {info.endpoint} (pid {info.pid})")
         return info
     for port in (PORT, WEB_PORT):
-        if not _free(port):
+        if not port_free(port):
             raise DeployError(f"Port {port} is taken by another program, so the sandbox cannot start. Free it, or "
                               "set SANDBOX_PORT / SANDBOX_WEB_PORT to free ports.")
     STATE.mkdir(parents=True, exist_ok=True)
@@ -79,31 +85,8 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
     raise DeployError(f"The sandbox did not answer within {timeout:.0f} s; see {STATE / 'server.log'}.")
 
 
-def target(info: SandboxInfo) -> Target:
-    return sandbox_target(info.endpoint)
-
-
-def before_deploy(target_: Target, settings: Settings) -> None:
-    """A new system's listeners become local ports: refuse ports that are taken before creating anything
-    (an existing system keeps its ports, see `deployer.system.keep_deployed_ports`)."""
-    try:
-        target_.client("cloudformation").describe_stacks(StackName=settings.stack)
-        return
-    except ClientError:
-        pass
-    taken = [port for port in (settings.production_port, settings.test_port) if not _free(port)]
-    if taken:
-        ports = f"Ports {taken[0]} and {taken[1]} are" if len(taken) == 2 else f"Port {taken[0]} is"
-        raise DeployError(f"{ports} taken (by another system in the sandbox, or "
-                          f"another program), and every listener of {settings.name!r} is a local port. Choose free "
-                          "ones with --production-port and --test-port. Nothing was changed.")
-
-
-def after_deploy(target_: Target, settings: Settings, outputs: dict[str, str], console: Console) -> None:
+def after_deploy(target_: Target, settings: Settings, info: SandboxInfo, console: Console) -> None:
     """Point the approval links at the sandbox's web front, which stands in for API Gateway."""
-    info = running()
-    if info is None:
-        return
     client = target_.client("lambda")
     name = f"{settings.name}-request-approval"
     variables = client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
@@ -116,10 +99,8 @@ def after_deploy(target_: Target, settings: Settings, outputs: dict[str, str], c
 
 def _wait_until_serving(target_: Target, settings: Settings, console: Console, timeout: float = 60) -> None:
     """Until production answers 200 and every live target is healthy (not merely the ALB failing open)."""
-    from deployer import releases
-
     system_ = releases.System.load(target_, settings)  # its ports are the deployed stack's
-    url = f"http://127.0.0.1:{system_.settings.production_port}/"
+    url = f"http://127.0.0.1:{system_.production_port}/"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         live = releases.status(system_)["sides"][0]
@@ -134,10 +115,7 @@ def _wait_until_serving(target_: Target, settings: Settings, console: Console, t
     console.step(f"production is not serving yet at {url}; `python deploy.py status` shows target health")
 
 
-def inbox() -> list[dict[str, Any]]:
-    info = running()
-    if info is None:
-        raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
+def inbox(info: SandboxInfo) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"{info.web_url}/inbox.json", timeout=5) as response:  # noqa: S310 - loopback
         messages: list[dict[str, Any]] = json.loads(response.read())
     return messages
@@ -178,7 +156,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no owner
         try:

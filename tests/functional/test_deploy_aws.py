@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from deployer import cli, package
 
@@ -116,12 +117,47 @@ def test_code_change_updates_the_functions_and_nothing_else(deployed: dict[str, 
     assert "uploaded 1 new object(s)" in out  # the new code package; every template is unchanged
 
 
-def test_dry_run_shows_the_change_set_and_creates_no_stack(mocked: None, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, *BASE, "--dry-run")
-    assert code == 0
+def everything() -> dict[str, Any]:
+    """Every bucket, object version, stack and change set in the account: what a dry run must not change."""
+    s3 = boto3.client("s3", region_name=REGION)
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    objects = {(b, v["Key"], v["VersionId"]) for b in buckets
+               for v in s3.list_object_versions(Bucket=b).get("Versions", [])}
+    all_stacks = {(st["StackName"], st["StackStatus"]) for st in cfn.describe_stacks()["Stacks"]}
+    change_sets = {(name, c["ChangeSetName"]) for name, _ in all_stacks
+                   for c in cfn.list_change_sets(StackName=name)["Summaries"]}
+    return {"buckets": set(buckets), "objects": objects, "stacks": all_stacks, "changeSets": change_sets}
+
+
+def test_dry_run_of_a_first_deploy_shows_the_plan_and_writes_nothing(mocked: None,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    before = everything()
+    code, out, err = run(capsys, *BASE, "--dry-run")
+    assert code == 0, out + err
+    assert "would create artifact bucket shop-artifacts-123456789012-us-east-1" in out
+    assert "would upload" in out and "would create stack shop" in out and "would create stack shop-service" in out
     assert "Add     AWS::CloudFormation::Stack" in out and "Engine" in out
     assert "dry run: nothing was changed" in out
-    assert stacks() == {}
+    assert everything() == before
+
+
+def test_dry_run_of_an_update_previews_the_change_and_writes_nothing(
+        deployed: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    changed = tmp_path / "handlers"
+    shutil.copytree(package.HANDLERS, changed, ignore=shutil.ignore_patterns("__pycache__"))
+    (changed / "notify.py").write_text((changed / "notify.py").read_text() + "\n# a change\n")
+    monkeypatch.setattr(package, "HANDLERS", changed)
+    before = everything()
+    code, out, err = run(capsys, *BASE, "--bake-seconds", "60", "--dry-run")
+    assert code == 0, out + err
+    assert "would upload 1 new object(s)" in out and "would update stack shop" in out
+    assert "parameter BakeSeconds: '180' -> '60'" in out and "parameter CodeKey:" in out
+    assert everything() == before
+    code, out, err = run(capsys, *BASE, "--bake-seconds", "60")  # the real deploy does what the dry run said
+    assert code == 0, out + err
+    assert "uploaded 1 new object(s)" in out and "stack shop: updated" in out
 
 
 def test_destroy_removes_what_it_created_and_says_what_it_kept(deployed: dict[str, Any],
@@ -188,3 +224,34 @@ def test_no_secret_is_printed(deployed: dict[str, Any], capsys: pytest.CaptureFi
     code, out, err = run(capsys, *BASE)
     assert code == 0
     assert os.environ["AWS_SECRET_ACCESS_KEY"] not in out + err
+
+
+@pytest.mark.parametrize(("operation", "code", "words"), [
+    ("CreateChangeSet", "AccessDenied", "your credentials may not call CreateChangeSet"),
+    ("DescribeStacks", "ExpiredToken", "refresh them"),
+    ("PutObject", "SlowDown", "wait a minute"),
+])
+def test_an_aws_error_is_one_line_naming_the_operation_never_a_traceback(
+        mocked: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], operation: str, code: str,
+        words: str) -> None:
+    from deployer.target import AwsTarget
+
+    original = AwsTarget.client
+
+    def failing_client(self: AwsTarget, service: str) -> Any:
+        client = original(self, service)
+
+        def fail(**_: Any) -> None:
+            response: Any = {"Error": {"Code": code, "Message": "injected"},
+                             "ResponseMetadata": {"HTTPStatusCode": 400}}
+            raise ClientError(response, operation)
+
+        client.meta.events.register(f"before-call.*.{operation}", fail)
+        return client
+
+    monkeypatch.setattr(AwsTarget, "client", failing_client)
+    exit_code, out, err = run(capsys, *BASE)
+    assert exit_code == 1, out + err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"error: {operation} failed with {code}: injected.") and words in line
+    assert "Traceback" not in out + err

@@ -22,7 +22,12 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION, TEST = 8000, 8080
+# The tests' own sandbox: its own state folder and ports, so a sandbox the user has running is left alone.
+STATE = ROOT / ".build" / "test-sandbox"
+ENDPOINT_PORT, WEB_PORT = 14566, 19000
+PRODUCTION, TEST = 18000, 18080
+SECOND = (18100, 18101)
+WEB = f"http://127.0.0.1:{WEB_PORT}"
 pytestmark = pytest.mark.sandbox
 
 
@@ -32,7 +37,8 @@ def deploy(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SANDBOX_"))},
+            "SANDBOX_STATE": str(STATE), "SANDBOX_PORT": str(ENDPOINT_PORT), "SANDBOX_WEB_PORT": str(WEB_PORT)}
 
 
 def version(port: int) -> str:
@@ -94,14 +100,14 @@ def steady_load(threads: int = 6) -> Iterator[Counter[int | str]]:
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[subprocess.CompletedProcess[str]]:
     deploy("down")
-    started = deploy()
+    started = deploy("--production-port", str(PRODUCTION), "--test-port", str(TEST))
     yield started
     deploy("down")
 
 
 def test_bootstrap_from_nothing_serves_the_initial_version(sandbox: subprocess.CompletedProcess[str]) -> None:
     assert sandbox.returncode == 0, sandbox.stdout + sandbox.stderr
-    assert "production serves at http://127.0.0.1:8000/" in sandbox.stdout
+    assert f"production serves at http://127.0.0.1:{PRODUCTION}/" in sandbox.stdout
     assert "inbox" in sandbox.stdout and "Next: python deploy.py release" in sandbox.stdout
     assert version(PRODUCTION) == "v1" and version(TEST) == "v1"
     again = deploy()
@@ -237,7 +243,7 @@ def test_a_release_while_another_waits_for_approval_changes_nothing(sandbox: Any
 def sandbox_client(service: str) -> Any:
     import boto3
 
-    return boto3.client(service, endpoint_url="http://127.0.0.1:4566", region_name="us-east-1",  # type: ignore[call-overload]
+    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{ENDPOINT_PORT}", region_name="us-east-1",  # type: ignore[call-overload]
                         aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
 
 
@@ -310,22 +316,27 @@ def test_linear_release_under_load_fails_no_request(sandbox: Any) -> None:
 
 def test_a_second_system_runs_beside_the_first_on_its_own_ports(sandbox: Any) -> None:
     production_before = version(PRODUCTION)
-    refused = deploy("up", "--name", "second")
+    refused = deploy("up", "--name", "second", "--production-port", str(PRODUCTION), "--test-port", str(TEST))
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "Ports 8000 and 8080 are taken" in refused.stderr and "Nothing was changed" in refused.stderr
+    assert f"ports {PRODUCTION} and {TEST} are taken" in refused.stderr and "Nothing was changed" in refused.stderr
     assert deploy("status", "--name", "second").returncode != 0  # no such system was created
 
-    started = deploy("up", "--name", "second", "--production-port", "8100", "--test-port", "8101")
+    started = deploy("up", "--name", "second", "--production-port", str(SECOND[0]), "--test-port", str(SECOND[1]),
+                     "--strategy", "canary:20:1", "--bake-seconds", "7", "--image", "sample-app:s1")
     assert started.returncode == 0, started.stdout + started.stderr
-    assert "production serves at http://127.0.0.1:8100/" in started.stdout
-    with urllib.request.urlopen("http://127.0.0.1:9000/metrics.json", timeout=5) as response:
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in sandbox_client("cloudformation").describe_stacks(
+        StackName="second")["Stacks"][0]["Parameters"]}
+    assert (parameters["Strategy"], parameters["BakeSeconds"]) == ("canary:20:1", "7")  # every flag honoured
+    assert version(SECOND[0]) == "s1"
+    assert f"production serves at http://127.0.0.1:{SECOND[0]}/" in started.stdout
+    with urllib.request.urlopen(f"{WEB}/metrics.json", timeout=5) as response:
         seen = len(json.loads(response.read()))
     result = deploy("release", "--name", "second", "--image", "sample-app:s2", "--approve", "--bake", "0",
                     "--health-interval", "2")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert version(8100) == "s2" and version(PRODUCTION) == production_before
+    assert version(SECOND[0]) == "s2" and version(PRODUCTION) == production_before
 
-    with urllib.request.urlopen("http://127.0.0.1:9000/metrics.json", timeout=5) as response:
+    with urllib.request.urlopen(f"{WEB}/metrics.json", timeout=5) as response:
         invocations = json.loads(response.read())[seen:]
     swaps = [i for i in invocations if i["function"] == "second-swap-traffic"]
     assert len(swaps) == 1 and swaps[0]["calls"]["elbv2:ModifyListener"] == 2  # both listeners, once each
@@ -333,22 +344,35 @@ def test_a_second_system_runs_beside_the_first_on_its_own_ports(sandbox: Any) ->
 
     updated = deploy("up", "--name", "second")  # an update keeps the system's own ports
     assert updated.returncode == 0, updated.stdout + updated.stderr
-    assert "production serves at http://127.0.0.1:8100/" in updated.stdout
-    assert version(8100) == "s2" and version(PRODUCTION) == production_before
+    assert f"production serves at http://127.0.0.1:{SECOND[0]}/" in updated.stdout
+    assert version(SECOND[0]) == "s2" and version(PRODUCTION) == production_before
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--certificate-arn", "arn:aws:acm:us-east-1:123456789012:certificate/x"], "serves plain HTTP on loopback"),
+    (["--connection-arn", "arn:aws:codeconnections:us-east-1:123456789012:connection/x", "--repository", "o/r"],
+     "runs no pipeline"),
+    (["--test-cidr", "203.0.113.0/24"], "only a loopback CIDR"),
+    (["--region", "eu-west-1"], "go with --aws"),
+])
+def test_a_flag_the_sandbox_cannot_honour_is_refused_not_ignored(sandbox: Any, flags: list[str], words: str) -> None:
+    result = deploy("up", "--name", "third", *flags)
+    assert result.returncode == 2 and words in result.stderr and "Nothing was changed" in result.stderr
+    assert deploy("status", "--name", "third").returncode != 0  # nothing was created
 
 
 def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
-    with urllib.request.urlopen("http://127.0.0.1:9000/tasks.json", timeout=5) as response:
+    with urllib.request.urlopen(f"{WEB}/tasks.json", timeout=5) as response:
         pids = [t["pid"] for t in json.loads(response.read())]
-    server_pid = json.loads((ROOT / ".sandbox" / "server.json").read_text())["pid"]
+    server_pid = json.loads((STATE / "server.json").read_text())["pid"]
     assert pids
     result = deploy("down")
     assert result.returncode == 0 and "stopped" in result.stdout
     for pid in [*pids, server_pid]:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
-    for port in (4566, 9000, PRODUCTION, TEST, 8100, 8101):
+    for port in (ENDPOINT_PORT, WEB_PORT, PRODUCTION, TEST, *SECOND):
         assert not port_open(port), f"port {port} still open"
-    assert not (ROOT / ".sandbox").exists()
+    assert not STATE.exists()
     assert _task_processes() == [], "a task outlived the sandbox"
 
 

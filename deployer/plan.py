@@ -1,0 +1,263 @@
+"""Plan: a pure function from what the user asked and what was observed to a list of plain-data steps.
+
+No AWS, no clock, no environment: every decision about what to create, upload, update or delete is made
+here and unit-tested without AWS. `execute.py` performs the steps; `--dry-run` only prints them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import DeployError
+from .observe import SIDES, Observed, StackState
+from .settings import Settings
+
+# What to do about a stack that cannot be updated, by status.
+RECOVERY = {
+    "ROLLBACK_COMPLETE": "its first creation failed and was rolled back; delete it "
+                         "(`python deploy.py destroy --aws`) and deploy again",
+    "ROLLBACK_FAILED": "delete it in the CloudFormation console (retain the resources it names), then deploy again",
+    "DELETE_FAILED": "delete it again in the CloudFormation console, retaining the resources it names",
+    "UPDATE_ROLLBACK_FAILED": "run `aws cloudformation continue-update-rollback --stack-name {name}`, "
+                              "then deploy again",
+    "IMPORT_ROLLBACK_FAILED": "resolve the import in the CloudFormation console, then deploy again",
+}
+
+
+@dataclass(frozen=True)
+class Output:
+    """A stack output that is known once an earlier step has deployed that stack."""
+
+    stack: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"<{self.key} of {self.stack}>"
+
+
+Value = str | Output | None  # None: keep the stack's current value
+
+
+@dataclass(frozen=True)
+class CreateBucket:
+    name: str
+    region: str
+    tls_only: bool
+
+
+@dataclass(frozen=True)
+class Upload:
+    bucket: str
+    keys: tuple[str, ...]
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class DeployStack:
+    name: str
+    template_url: str
+    parameters: Mapping[str, Value]
+    create: bool
+    preview: tuple[str, ...] = ()  # what is known to change, without asking CloudFormation
+
+
+@dataclass(frozen=True)
+class DeleteStack:
+    name: str
+
+
+@dataclass(frozen=True)
+class DeleteBucket:
+    name: str
+
+
+@dataclass(frozen=True)
+class Keep:
+    what: str
+    why: str
+
+
+Step = CreateBucket | Upload | DeployStack | DeleteStack | DeleteBucket | Keep
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """What `deploy.py` built locally: the objects to upload and which of them to deploy."""
+
+    bucket: str
+    objects: Mapping[str, bytes]
+    parent_key: str
+    service_key: str
+    code_key: str
+    url_base: str = field(default="")
+
+    def url(self, key: str) -> str:
+        return f"{self.url_base}/{key}"
+
+
+def s3_url_base(bucket: str, region: str) -> str:
+    # The sandbox reads the same virtual-hosted URL from its own S3; it never resolves the host.
+    return f"https://{bucket}.s3.{region}.amazonaws.com"
+
+
+def bucket_name(settings: Settings, account: str, region: str) -> str:
+    return settings.bucket or f"{settings.name}-artifacts-{account}-{region}"
+
+
+def resolve(defaults: Settings, asked: Mapping[str, Any], observed: Observed) -> Settings:
+    """The settings to deploy: what was asked, else what is deployed (ports: moving a listener is never a side
+    effect of a redeploy), else the target's defaults."""
+    values = dict(asked)
+    if observed.parent is not None:
+        for field_, key in (("production_port", "ProductionPort"), ("test_port", "TestPort")):
+            if field_ not in values and observed.parent.parameter(key):
+                values[field_] = int(observed.parent.parameter(key))
+    return replace(defaults, **values)
+
+
+def check_updatable(state: StackState | None) -> None:
+    if state is None:
+        return
+    if state.status in RECOVERY:
+        raise DeployError(f"Stack {state.name} is {state.status}: {RECOVERY[state.status].format(name=state.name)}. "
+                          "Nothing was changed.")
+    if state.status.endswith("_IN_PROGRESS") and state.status != "REVIEW_IN_PROGRESS":
+        raise DeployError(f"Stack {state.name} is {state.status}: another operation is running. Wait for it to "
+                          "finish (watch it in the CloudFormation console), then deploy again. Nothing was changed.")
+
+
+def parent_parameters(settings: Settings, artifacts: Artifacts, live_side: str) -> dict[str, Value]:
+    emails = [*settings.approver_emails, "", ""]
+    return {
+        "Name": settings.name, "ApproverEmail1": emails[0], "ApproverEmail2": emails[1], "ApproverEmail3": emails[2],
+        "TestCidr": settings.test_cidr, "ProductionCidr": settings.production_cidr,
+        "ProductionPort": str(settings.production_port), "TestPort": str(settings.test_port),
+        "CertificateArn": settings.certificate_arn, "LaunchType": settings.launch_type,
+        "TaskSubnets": settings.task_subnets, "ContainerPort": str(settings.container_port),
+        "HealthCheckPath": settings.health_check_path, "LiveSide": live_side,
+        "CodeBucket": artifacts.bucket, "CodeKey": artifacts.code_key, "ServiceTemplateKey": artifacts.service_key,
+        "ConnectionArn": settings.connection_arn, "RepositoryId": settings.repository, "BranchName": settings.branch,
+        "Strategy": settings.strategy, "BakeSeconds": str(settings.bake_seconds),
+        "AlarmNames": ",".join(settings.alarm_names),
+        **settings.extra_parameters,
+    }
+
+
+# The service stack's inputs that come from the parent stack's outputs.
+_FROM_PARENT = ("ClusterName", "TaskSubnets", "TaskSecurityGroupId", "AssignPublicIp", "Code1TargetGroupArn",
+                "Code2TargetGroupArn", "TaskExecutionRoleArn", "TaskRoleArn", "ApplicationLogGroup")
+
+
+def service_parameters(settings: Settings, images: Mapping[str, str | None]) -> dict[str, Value]:
+    return {"Name": settings.name, **{side: images.get(side) for side in SIDES},
+            **{key: Output(settings.stack, key) for key in _FROM_PARENT},
+            "LaunchType": settings.launch_type, "ContainerPort": str(settings.container_port)}
+
+
+def preview(state: StackState | None, template: bytes, parameters: Mapping[str, Value]) -> tuple[str, ...]:
+    """What is known to change without asking CloudFormation: the template and the parameters."""
+    new_template = json.loads(template)
+    if state is None:
+        resources = new_template.get("Resources", {})
+        return tuple(f"Add     {r['Type']:<45} {name}" for name, r in sorted(resources.items()))
+    changed = [] if state.template == new_template else ["template changed"]
+    for key, value in sorted(parameters.items()):
+        if isinstance(value, str) and value != state.parameters.get(key, ""):
+            changed.append(f"parameter {key}: {state.parameters.get(key, '')!r} -> {value!r}")
+    return tuple(changed)
+
+
+def plan_up(settings: Settings, artifacts: Artifacts, observed: Observed, tls_only: bool) -> list[Step]:
+    """Bucket, artifacts, the parent stack, then the service pair (which needs the parent's outputs)."""
+    check_updatable(observed.parent)
+    check_updatable(observed.service)
+    steps: list[Step] = []
+    bucket = observed.bucket
+    if bucket is None or not bucket.exists:
+        if settings.bucket:
+            raise DeployError(f"Bucket {settings.bucket} (--bucket) does not exist. Create it first, or leave out "
+                              "--bucket and deploy.py creates one. Nothing was changed.")
+        steps.append(CreateBucket(artifacts.bucket, observed.region, tls_only))
+    elif not bucket.readable:
+        raise DeployError(f"Bucket {bucket.name} exists but is not yours (or you may not read it). "
+                          "Pass --bucket with a bucket of your own. Nothing was changed.")
+    elif bucket.region != observed.region:
+        raise DeployError(f"Bucket {bucket.name} is in {bucket.region}, but you deploy to {observed.region}: "
+                          "CloudFormation and Lambda need the bucket in the same region. Use --region "
+                          f"{bucket.region}, or a bucket in {observed.region}. Nothing was changed.")
+    missing = tuple(sorted(set(artifacts.objects) - observed.present_keys))
+    steps.append(Upload(artifacts.bucket, missing, len(artifacts.objects) - len(missing)))
+
+    parent = parent_parameters(settings, artifacts, observed.live_side or "Code1")
+    steps.append(DeployStack(settings.stack, artifacts.url(artifacts.parent_key), parent,
+                             create=observed.parent is None or observed.parent.status == "REVIEW_IN_PROGRESS",
+                             preview=preview(observed.parent, artifacts.objects[artifacts.parent_key], parent)))
+    creating = observed.service is None or observed.service.status == "REVIEW_IN_PROGRESS"
+    # A new service pair starts with the initial image on both sides; an existing one keeps what it runs.
+    images: dict[str, str | None] = dict.fromkeys(SIDES, settings.image if creating else None)
+    service = service_parameters(settings, images)
+    steps.append(DeployStack(settings.service_stack, artifacts.url(artifacts.service_key), service, creating,
+                             preview(observed.service, artifacts.objects[artifacts.service_key], service)))
+    return steps
+
+
+def plan_images(settings: Settings, observed: Observed, images: Mapping[str, str]) -> list[Step]:
+    """Update the service pair's images (Code1/Code2); every other parameter keeps its deployed value."""
+    if observed.parent is None or observed.service is None:
+        raise DeployError(f"{settings.stack} is not fully deployed here. Run `python deploy.py` first.")
+    check_updatable(observed.service)
+    bucket, key = observed.parent.parameter("CodeBucket"), observed.parent.parameter("ServiceTemplateKey")
+    if not (bucket and key):
+        raise DeployError(f"Stack {settings.stack} does not say where its service template is (CodeBucket, "
+                          "ServiceTemplateKey). Run `python deploy.py` to repair it.")
+    # The deployed values, stated (the stack has no NoEcho parameter): the plan says exactly what is sent.
+    parameters: dict[str, Value] = dict(observed.service.parameters)
+    parameters.update({side: images[side] for side in SIDES if side in images})
+    changes = tuple(f"parameter {side}: {observed.service.parameters.get(side, '')!r} -> {image!r}"
+                    for side, image in sorted(images.items()) if observed.service.parameters.get(side) != image)
+    url = f"{s3_url_base(bucket, observed.region)}/{key}"
+    return [DeployStack(settings.service_stack, url, parameters, create=False, preview=changes)]
+
+
+def plan_destroy(settings: Settings, observed: Observed, default_bucket: str) -> list[Step]:
+    """The services first (they hold targets in the load balancer's target groups), then the rest."""
+    steps: list[Step] = [DeleteStack(name) for name, state in ((settings.service_stack, observed.service),
+                                                               (settings.stack, observed.parent)) if state]
+    deployed_bucket = observed.parent.parameter("CodeBucket") if observed.parent else ""
+    if settings.bucket:
+        steps.append(Keep(f"bucket {settings.bucket}", "you provided it (--bucket)"))
+    else:
+        steps.append(DeleteBucket(deployed_bucket or default_bucket))
+    steps.append(Keep(f"ECR repository {settings.name} (if the pipeline created it)",
+                      "images are release history (DeletionPolicy Retain); delete it with "
+                      "`aws ecr delete-repository --force`"))
+    steps.append(Keep(f"KMS key alias/{settings.name}-release",
+                      "logs and artifacts encrypted with it may outlive the stack; schedule its deletion with "
+                      "`aws kms schedule-key-deletion` when you no longer need them"))
+    return steps
+
+
+def describe(step: Step) -> list[str]:
+    """A step as lines a person reads: what `--dry-run` prints and the executor narrates."""
+    match step:
+        case CreateBucket(name, region, tls_only):
+            return [f"create artifact bucket {name} in {region} (private, encrypted, versioned"
+                    f"{', TLS only' if tls_only else ''})"]
+        case Upload(bucket, keys, unchanged):
+            return [f"upload {len(keys)} new object(s) to s3://{bucket} ({unchanged} unchanged)",
+                    *(f"    {key}" for key in keys)]
+        case DeployStack(name, _, _, create, preview_):
+            lines = [f"{'create' if create else 'update'} stack {name}"]
+            if not create and not preview_:
+                lines[0] += ": no change to its template or parameters known before CloudFormation plans it"
+            return lines + [f"    {line}" for line in preview_]
+        case DeleteStack(name):
+            return [f"delete stack {name}"]
+        case DeleteBucket(name):
+            return [f"empty (every version) and delete bucket {name}"]
+        case Keep(what, why):
+            return [f"keep {what}: {why}"]
+    raise AssertionError(step)

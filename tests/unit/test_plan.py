@@ -1,0 +1,128 @@
+"""Deploy planning, without AWS: what is created, uploaded, updated, deleted or kept, from what was observed."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from deployer import plan
+from deployer.errors import DeployError
+from deployer.observe import BucketState, Observed, StackState
+from deployer.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PARENT_TEMPLATE = json.dumps({"Resources": {"Engine": {"Type": "AWS::CloudFormation::Stack"}}}).encode()
+SERVICE_TEMPLATE = json.dumps({"Resources": {"Code1Service": {"Type": "AWS::ECS::Service"}}}).encode()
+ARTIFACTS = plan.Artifacts("shop-artifacts", {"templates/p.json": PARENT_TEMPLATE, "templates/s.json": SERVICE_TEMPLATE,
+                                              "code/c.zip": b"zip"},
+                           "templates/p.json", "templates/s.json", "code/c.zip", "https://b.s3")
+SETTINGS = Settings(approver_emails=("ops@example.com",), test_cidr="203.0.113.0/24", image="app:v1")
+
+
+def stack(name: str, parameters: dict[str, str], template: bytes, status: str = "UPDATE_COMPLETE") -> StackState:
+    return StackState(name, status, MappingProxyType(parameters), MappingProxyType({"LoadBalancerName": "shop-alb"}),
+                      json.loads(template))
+
+
+def nothing(bucket: BucketState | None = None) -> Observed:
+    return Observed("123456789012", "us-east-1", None, None, bucket or BucketState("shop-artifacts", exists=False))
+
+
+def deployed(**overrides: str) -> Observed:
+    parent = plan.parent_parameters(SETTINGS, ARTIFACTS, "Code2")
+    values = {k: str(v) for k, v in parent.items() if v is not None} | overrides
+    service = {"Code1": "app:v1", "Code2": "app:v2", "Name": "shop", "ClusterName": "c"}
+    return Observed("123456789012", "us-east-1", stack("shop", values, PARENT_TEMPLATE),
+                    stack("shop-service", service, SERVICE_TEMPLATE),
+                    BucketState("shop-artifacts", exists=True, region="us-east-1"),
+                    frozenset(ARTIFACTS.objects), live_side="Code2")
+
+
+def test_a_first_deploy_creates_the_bucket_uploads_everything_and_creates_both_stacks() -> None:
+    steps = plan.plan_up(SETTINGS, ARTIFACTS, nothing(), tls_only=True)
+    assert [type(s).__name__ for s in steps] == ["CreateBucket", "Upload", "DeployStack", "DeployStack"]
+    bucket, upload, parent, service = steps
+    assert bucket == plan.CreateBucket("shop-artifacts", "us-east-1", tls_only=True)
+    assert isinstance(upload, plan.Upload) and set(upload.keys) == set(ARTIFACTS.objects)
+    assert isinstance(parent, plan.DeployStack) and parent.create and parent.parameters["LiveSide"] == "Code1"
+    assert "Add     AWS::CloudFormation::Stack" in parent.preview[0]
+    assert isinstance(service, plan.DeployStack) and service.create
+    assert service.parameters["Code1"] == service.parameters["Code2"] == "app:v1"
+    assert service.parameters["ClusterName"] == plan.Output("shop", "ClusterName")  # known after the parent
+
+
+def test_a_redeploy_with_nothing_new_uploads_nothing_and_previews_no_change() -> None:
+    steps = plan.plan_up(SETTINGS, ARTIFACTS, deployed(), tls_only=True)
+    upload, parent, service = steps
+    assert isinstance(upload, plan.Upload) and upload.keys == () and upload.unchanged == 3
+    assert isinstance(parent, plan.DeployStack) and not parent.create and parent.preview == ()
+    assert parent.parameters["LiveSide"] == "Code2"  # the stack follows production, never moves it
+    assert isinstance(service, plan.DeployStack) and service.parameters["Code1"] is None  # images kept
+
+
+def test_an_update_previews_the_parameters_that_change() -> None:
+    steps = plan.plan_up(SETTINGS, ARTIFACTS, deployed(BakeSeconds="60"), tls_only=True)
+    parent = steps[1]
+    assert isinstance(parent, plan.DeployStack)
+    assert parent.preview == ("parameter BakeSeconds: '60' -> '180'",)
+
+
+def test_ports_not_asked_for_stay_what_is_deployed() -> None:
+    observed = deployed(ProductionPort="8081", TestPort="9443")
+    assert (plan.resolve(SETTINGS, {}, observed).production_port, plan.resolve(SETTINGS, {}, observed).test_port) \
+        == (8081, 9443)
+    asked = plan.resolve(SETTINGS, {"production_port": 80}, observed)
+    assert (asked.production_port, asked.test_port) == (80, 9443)
+    assert plan.resolve(SETTINGS, {}, nothing()).production_port == SETTINGS.production_port
+
+
+@pytest.mark.parametrize(("settings", "observed", "words"), [
+    (Settings(bucket="mine"), nothing(BucketState("mine", exists=False)), "(--bucket) does not exist"),
+    (SETTINGS, nothing(BucketState("shop-artifacts", exists=True, readable=False)), "is not yours"),
+    (SETTINGS, nothing(BucketState("shop-artifacts", exists=True, region="eu-west-1")), "is in eu-west-1"),
+    (SETTINGS, Observed("1", "us-east-1", stack("shop", {}, PARENT_TEMPLATE, "ROLLBACK_COMPLETE"), None),
+     "destroy --aws"),
+    (SETTINGS, Observed("1", "us-east-1", stack("shop", {}, PARENT_TEMPLATE, "UPDATE_IN_PROGRESS"), None),
+     "another operation is running"),
+])
+def test_what_cannot_be_deployed_is_refused_before_any_step(settings: Settings, observed: Observed,
+                                                            words: str) -> None:
+    with pytest.raises(DeployError, match="Nothing was changed") as raised:
+        plan.plan_up(settings, ARTIFACTS, observed, tls_only=True)
+    assert words in str(raised.value)
+
+
+def test_new_images_change_only_the_image_parameters() -> None:
+    [step] = plan.plan_images(SETTINGS, deployed(CodeBucket="b", ServiceTemplateKey="templates/s.json"),
+                              {"Code1": "app:v3", "Code2": "app:v2"})
+    assert isinstance(step, plan.DeployStack) and not step.create
+    assert step.parameters["Code1"] == "app:v3" and step.parameters["ClusterName"] == "c"  # kept as deployed
+    assert step.preview == ("parameter Code1: 'app:v1' -> 'app:v3'",)
+    assert step.template_url == "https://b.s3.us-east-1.amazonaws.com/templates/s.json"
+
+
+def test_destroy_deletes_the_services_first_and_keeps_a_bucket_the_user_gave() -> None:
+    steps = plan.plan_destroy(Settings(bucket="mine"), deployed(), "shop-artifacts")
+    assert steps[:2] == [plan.DeleteStack("shop-service"), plan.DeleteStack("shop")]
+    assert plan.Keep("bucket mine", "you provided it (--bucket)") in steps
+    assert not any(isinstance(s, plan.DeleteBucket) for s in steps)
+    own = plan.plan_destroy(Settings(), deployed(CodeBucket="shop-artifacts"), "x")
+    assert plan.DeleteBucket("shop-artifacts") in own
+
+
+def test_every_step_reads_as_a_sentence() -> None:
+    for step in plan.plan_up(SETTINGS, ARTIFACTS, nothing(), tls_only=False):
+        assert plan.describe(step)[0].split()[0] in {"create", "upload", "update"}
+
+
+def test_the_deployer_never_imports_the_sandbox() -> None:
+    """The sandbox is a target that depends on the deployer; the deployer knows it only through `Target`."""
+    for path in (ROOT / "deployer").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(name == "sandbox" or name.startswith("sandbox.") for name in names), path.name
