@@ -7,6 +7,8 @@ import io
 import zipfile
 from pathlib import Path
 
+from release import defaults
+
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ROOT / "handlers"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # zip's earliest timestamp: mtimes never change the hash
@@ -40,9 +42,9 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def install_dependencies(requirements: Path, cache: Path, platform: str = "manylinux2014_aarch64",
-                         python_version: str = "3.13") -> Path:
-    """The handlers' runtime dependencies for the Lambda runtime (arm64), cached by requirements hash."""
+def install_dependencies(requirements: Path, cache: Path, platform: str = defaults.LAMBDA_PLATFORM,
+                         python_version: str = defaults.LAMBDA_PYTHON_VERSION) -> Path:
+    """The handlers' runtime dependencies for the Lambda runtime's platform, cached by requirements hash."""
     import subprocess
     import sys
 

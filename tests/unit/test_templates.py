@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,25 +69,89 @@ def test_the_packaged_state_machine_is_the_asl_file_inline(packaged: Path) -> No
     assert asl_placeholders == set(found[0]["DefinitionSubstitutions"])
 
 
-def test_checkov_finds_no_failed_check() -> None:
+# A value checkov must reject, put where every function gets it: the shared environment that engine.yaml merges
+# into each function with a YAML merge key (built here so that no scanner takes this file for a leaked key).
+CANARY_SECRET = "AKIA" + "IOSFODNN7EXAMPLE"
+SHARED_ENVIRONMENT = "    Powertools: &powertools\n"
+SHARED_SKIPS = {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"}
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One checkov report over `directory`: the packaged templates in packaged/, the canary in canary/."""
+
+    directory: Path
+    report: dict[str, Any]
+
+    def results(self, kind: str, under: str) -> list[tuple[str, str]]:
+        return [(c["check_id"], c["resource"]) for c in self.report["results"].get(kind, [])
+                if c["file_path"].startswith(f"/{under}/")]
+
+    def functions(self, under: str) -> set[str]:
+        return {f"AWS::Lambda::Function.{logical}" for path in (self.directory / under).glob("*.json")
+                for logical, resource in json.loads(path.read_text())["Resources"].items()
+                if resource["Type"] == "AWS::Lambda::Function"}
+
+
+@pytest.fixture(scope="module")
+def checkov_scan(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> Scan:
+    """checkov reads what CloudFormation receives: the packaged JSON, every merge resolved. The same run scans a
+    canary, engine.yaml with a hard-coded key added to its shared block, which must fail for every function."""
     checkov = os.environ.get("CHECKOV") or str(ROOT / ".venv-checkov" / "bin" / "checkov")
     assert Path(checkov).exists(), "checkov is not installed: run `make test`, which installs it"
-    result = subprocess.run([checkov, "--directory", str(ROOT / "cfn"), "--framework", "cloudformation",
-                             "--output", "json", "--quiet", "--compact", "--skip-download"],
+    source = (ROOT / "cfn" / "engine.yaml").read_text()
+    assert source.count(SHARED_ENVIRONMENT) == 1
+    edited = tmp_path_factory.mktemp("canary-source") / "engine.yaml"
+    edited.write_text(source.replace(SHARED_ENVIRONMENT, f"{SHARED_ENVIRONMENT}      CANARY: {CANARY_SECRET}\n"))
+    engine = templates.load(str(edited))  # an absolute path: read as it is, through the packager's loader
+    canary = {"AWSTemplateFormatVersion": engine["AWSTemplateFormatVersion"],  # the functions only: a shorter scan
+              "Resources": {k: r for k, r in engine["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}}
+    directory = tmp_path_factory.mktemp("scan")
+    shutil.copytree(packaged, directory / "packaged")
+    (directory / "canary").mkdir()
+    (directory / "canary" / "engine.json").write_bytes(templates.dumps(canary))
+    result = subprocess.run([checkov, "--directory", str(directory), "--framework", "cloudformation",
+                             "--output", "json", "--compact", "--skip-download"],
                             capture_output=True, text=True, check=False,
                             env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
-    report = json.loads(result.stdout)
-    summary = report["summary"]
-    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
-    assert summary["failed"] == 0, failed
-    assert summary["passed"] > 100
+    return Scan(directory, json.loads(result.stdout))
 
 
-def test_every_suppression_is_inline_with_a_reason() -> None:
+def test_checkov_finds_no_failed_check_in_the_packaged_templates(checkov_scan: Scan) -> None:
+    failed = checkov_scan.results("failed_checks", "packaged")
+    assert failed == [], failed
+    assert len(checkov_scan.results("passed_checks", "packaged")) > 100
+    resources = sum(len(json.loads(p.read_text())["Resources"]) for p in checkov_scan.directory.glob("*/*.json"))
+    assert checkov_scan.report["summary"]["resource_count"] == resources, "checkov left a template out"
+
+
+def test_checkov_applies_the_shared_suppressions_to_every_function(checkov_scan: Scan) -> None:
+    functions = checkov_scan.functions("packaged")
+    skipped = checkov_scan.results("skipped_checks", "packaged")
+    assert len(functions) >= 10
+    for function in functions:
+        assert {check for check, resource in skipped if resource == function} == SHARED_SKIPS, function
+
+
+def test_checkov_sees_what_the_shared_block_gives_every_function(checkov_scan: Scan) -> None:
+    """Proof that a merged property is scanned: the canary's key, written once, fails the check ten times."""
+    functions = checkov_scan.functions("canary")
+    failed = checkov_scan.results("failed_checks", "canary")
+    assert len(functions) >= 10
+    assert {resource for check, resource in failed if check == "CKV_AWS_45"} == functions
+
+
+def test_every_suppression_is_in_the_resources_metadata_with_a_reason() -> None:
+    """checkov reads the packaged JSON, which has no comments: a `# checkov:skip=` comment would be lost."""
+    seen = 0
     for name in TEMPLATE_FILES:
-        for line in (ROOT / "cfn" / name).read_text().splitlines():
-            if "checkov:skip" in line:
-                assert re.search(r"checkov:skip=CKV2?_AWS_\d+: \S.{15,}", line), f"{name}: {line.strip()}"
+        assert "checkov:skip" not in (ROOT / "cfn" / name).read_text(), f"{name}: use Metadata: checkov: skip:"
+    for name, logical, resource in all_resources():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            seen += 1
+            assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), f"{name} {logical}: {skip}"
+            assert re.fullmatch(r"\S.{15,}", skip.get("comment", "")), f"{name} {logical}: {skip}"
+    assert seen >= 10
 
 
 def test_no_iam_statement_allows_a_wildcard_action() -> None:
