@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -60,46 +61,55 @@ DELIVERY_WORDS = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
+def _common(given_only: bool) -> argparse.ArgumentParser:
+    """The options every command takes. On a subcommand they are kept only when given there: otherwise its
+    defaults would overwrite what was given before the command (`deploy.py --aws status`)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--aws", action="store_true", help="act on AWS instead of the local sandbox")
-    common.add_argument("--region", help="AWS region (with --aws; default: your AWS configuration)")
-    common.add_argument("--profile", help="AWS profile (with --aws)")
-    common.add_argument("--name", help="system name (default: shop)")
-    common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    keep: dict[str, Any] = {"default": argparse.SUPPRESS} if given_only else {}
+    common.add_argument("--aws", action="store_true", help="act on AWS instead of the local sandbox", **keep)
+    common.add_argument("--region", help="AWS region (with --aws; default: your AWS configuration)", **keep)
+    common.add_argument("--profile", help="AWS profile (with --aws)", **keep)
+    common.add_argument("--name", help="system name (default: shop)", **keep)
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout", **keep)
+    return common
 
-    top = argparse.ArgumentParser(prog="python deploy.py", parents=[common], description=__doc__)
+
+def parser() -> argparse.ArgumentParser:
+    common = _common(given_only=True)
+    top = argparse.ArgumentParser(prog="python deploy.py", parents=[_common(given_only=False)], description=__doc__)
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     up = commands.add_parser("up", parents=[common], help="bootstrap or update everything (the default)")
     for target_parser in (top, up):
-        target_parser.add_argument("--dry-run", action="store_true",
-                                   help="show what would be created, uploaded and updated, change nothing")
-        target_parser.add_argument("--approver-email", action="append", metavar="EMAIL",
-                                   help="receives approval requests and outcomes (repeatable, up to 3)")
-        target_parser.add_argument("--test-cidr", help="who may reach the test port (required with --aws)")
-        target_parser.add_argument("--production-cidr", help="who may reach production (default: 0.0.0.0/0)")
-        target_parser.add_argument("--production-port", type=int, help=f"listener port of production (default: "
-                                   f"{defaults.PRODUCTION_PORT}, sandbox 8000; an update keeps the deployed one)")
-        target_parser.add_argument("--test-port", type=int, help=f"listener port of green (default: "
-                                   f"{defaults.TEST_PORT}; an update keeps the deployed one)")
-        target_parser.add_argument("--launch-type", choices=["FARGATE", "EC2"], help="default: FARGATE")
-        target_parser.add_argument("--task-subnets", choices=["private", "public"],
-                                   help="private (default), or public: no NAT gateways (cheaper), tasks get public IPs")
-        target_parser.add_argument("--certificate-arn", help="ACM certificate: HTTPS on production")
-        target_parser.add_argument("--image", help="initial image of both sides (first deployment only)")
-        target_parser.add_argument("--container-port", type=int,
-                                   help=f"port the container listens on (default: {defaults.CONTAINER_PORT})")
-        target_parser.add_argument("--health-check-path", help="the target groups' health check (default: /)")
-        target_parser.add_argument("--connection-arn", help="CodeConnections ARN: enables the pipeline")
-        target_parser.add_argument("--repository", help="owner/name of the application repository")
-        target_parser.add_argument("--branch", help="the pipeline's branch (default: main)")
-        target_parser.add_argument("--bucket", help="existing artifact bucket (default: one is created)")
-        target_parser.add_argument("--strategy", help="releases' default: all-at-once (default), canary:P:N or "
-                                   "linear:S:N (N minutes)")
-        target_parser.add_argument("--bake-seconds", type=int, help="releases' default watch after all traffic is "
-                                   f"on green (default: {defaults.BAKE_SECONDS})")
-        target_parser.add_argument("--alarm", action="append", metavar="ALARM_NAME",
-                                   help="CloudWatch alarm that rolls a release back (repeatable)")
+        keep: dict[str, Any] = {"default": argparse.SUPPRESS} if target_parser is up else {}
+        add = functools.partial(target_parser.add_argument, **keep)
+        add("--dry-run", action="store_true",
+              help="show what would be created, uploaded and updated, change nothing")
+        add("--approver-email", action="append", metavar="EMAIL",
+              help="receives approval requests and outcomes (repeatable, up to 3)")
+        add("--test-cidr", help="who may reach the test port (required with --aws)")
+        add("--production-cidr", help="who may reach production (default: 0.0.0.0/0)")
+        add("--production-port", type=int, help=f"listener port of production (default: "
+              f"{defaults.PRODUCTION_PORT}, sandbox 8000; an update keeps the deployed one)")
+        add("--test-port", type=int, help=f"listener port of green (default: "
+              f"{defaults.TEST_PORT}; an update keeps the deployed one)")
+        add("--launch-type", choices=["FARGATE", "EC2"], help="default: FARGATE")
+        add("--task-subnets", choices=["private", "public"],
+              help="private (default), or public: no NAT gateways (cheaper), tasks get public IPs")
+        add("--certificate-arn", help="ACM certificate: HTTPS on production")
+        add("--image", help="initial image of both sides (first deployment only)")
+        add("--container-port", type=int,
+              help=f"port the container listens on (default: {defaults.CONTAINER_PORT})")
+        add("--health-check-path", help="the target groups' health check (default: /)")
+        add("--connection-arn", help="CodeConnections ARN: enables the pipeline")
+        add("--repository", help="owner/name of the application repository")
+        add("--branch", help="the pipeline's branch (default: main)")
+        add("--bucket", help="existing artifact bucket (default: one is created)")
+        add("--strategy", help="releases' default: all-at-once (default), canary:P:N or "
+              "linear:S:N (N minutes)")
+        add("--bake-seconds", type=int, help="releases' default watch after all traffic is "
+              f"on green (default: {defaults.BAKE_SECONDS})")
+        add("--alarm", action="append", metavar="ALARM_NAME",
+              help="CloudWatch alarm that rolls a release back (repeatable)")
     commands.add_parser("status", parents=[common], help="which side is live, images, health, releases running")
     release = commands.add_parser("release", parents=[common], help="put IMAGE on green and release it")
     release.add_argument("--image", required=True)

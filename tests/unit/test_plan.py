@@ -126,3 +126,11 @@ def test_the_deployer_never_imports_the_sandbox() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not any(name == "sandbox" or name.startswith("sandbox.") for name in names), path.name
+
+
+@pytest.mark.parametrize("argv", [["--aws", "status"], ["status", "--aws"], ["--aws", "--name", "x", "release",
+                                                                           "--image", "i"]])
+def test_an_option_given_before_or_after_the_command_counts(argv: list[str]) -> None:
+    from deployer.cli import parser
+
+    assert parser().parse_args(argv).aws is True
