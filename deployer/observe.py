@@ -17,6 +17,7 @@ from release.exceptions import ReleaseError
 from release.gateways.elbv2 import LoadBalancing
 from release.topology import IDENTIFIER_TAG, single_target
 
+from . import stacks
 from .errors import DeployError
 from .settings import Settings
 from .target import Target
@@ -62,15 +63,9 @@ class Observed:
 
 
 def stack(cfn: Any, name: str, with_template: bool = False) -> StackState | None:
-    try:
-        found = cfn.describe_stacks(StackName=name)["Stacks"]
-    except ClientError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
-    if not found:
+    described = stacks.describe(cfn, name)
+    if described is None:
         return None
-    described = found[0]
     template = None
     if with_template and described["StackStatus"] != "REVIEW_IN_PROGRESS":
         body = cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]

@@ -169,7 +169,7 @@ class Backoff:
 
     first: float = 0.5
     factor: float = 1.5
-    most: float = 10.0
+    most: float = 5.0
     current: float = 0.5
 
     def moved(self) -> None:
