@@ -6,7 +6,6 @@ Only the form's POST decides, once (see `release.deciding`).
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,6 +27,7 @@ from release.exceptions import AwsTransientError
 from release.gateways.approvals import ApprovalStore
 from release.gateways.workflow import Workflow
 from release.observability import logger, tracer
+from release.settings import setting
 
 app = APIGatewayHttpResolver()
 FORM_LIMIT = 8192
@@ -39,7 +39,7 @@ def _html(status: int, body: str) -> Response[str]:
 
 
 def _store() -> ApprovalStore:
-    return ApprovalStore(os.environ["APPROVALS_TABLE"])
+    return ApprovalStore(setting("APPROVALS_TABLE"))
 
 
 def _closed_page(state: LinkState, record: Any) -> Response[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -12,12 +11,13 @@ from release.gateways.locks import LockStore
 from release.gateways.workflow import Workflow
 from release.locking import acquire
 from release.observability import logger, tracer
+from release.settings import setting
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    lock = acquire(LockStore(os.environ["LOCKS_TABLE"]), Workflow(), event["loadBalancerArn"], event["execution"],
+    lock = acquire(LockStore(setting("LOCKS_TABLE")), Workflow(), event["loadBalancerArn"], event["execution"],
                    int(time.time()))
     if lock.took_over_from:
         logger.warning("Took over a stale release lock", extra={"from": lock.took_over_from})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -15,6 +14,7 @@ from release.gateways.notifications import Topic
 from release.gateways.pipeline import Pipeline
 from release.observability import logger, tracer
 from release.report import Status, compose_notification, compute_outcome
+from release.settings import setting
 from release.traffic import production_side
 
 _JOB_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
@@ -26,7 +26,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = event["state"]
     lock = state.get("lock") or {}
     if lock.get("holder") == event.get("execution"):  # first: reporting must never keep the lock held
-        released = LockStore(os.environ["LOCKS_TABLE"]).release(lock["key"], lock["holder"])
+        released = LockStore(setting("LOCKS_TABLE")).release(lock["key"], lock["holder"])
         logger.info("Release lock released", extra={"released": released})
     production_now = None
     if state.get("topology"):
@@ -41,7 +41,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         reported = (pipeline.succeed(job_id, outcome["message"]) if outcome["status"] == Status.SUCCEEDED
                     else pipeline.fail(job_id, outcome["message"]))
         outcome["report"]["codePipelineReported"] = reported
-    Topic(os.environ["NOTIFICATION_TOPIC_ARN"]).publish(outcome["subject"], compose_notification(outcome))
+    Topic(setting("NOTIFICATION_TOPIC_ARN")).publish(outcome["subject"], compose_notification(outcome))
     logger.info("Outcome reported", extra={"status": outcome["status"], "error": outcome["error"],
                                            "failedStep": outcome["failedStep"], "codePipelineJob": bool(job_id)})
     return dict(outcome)

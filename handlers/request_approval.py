@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from typing import Any
@@ -14,6 +13,7 @@ from release.approval import ApprovalRecord, ApprovalStatus, approval_key, compo
 from release.gateways.approvals import ApprovalStore
 from release.gateways.notifications import Topic
 from release.observability import logger, tracer
+from release.settings import setting
 
 
 @logger.inject_lambda_context(log_event=False)  # the event holds the task token: never log it
@@ -28,10 +28,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     record = ApprovalRecord(key=approval_key(approval_id), task_token=event["taskToken"],
                             execution_arn=event["execution"], summary_json=json.dumps(summary, separators=(",", ":")),
                             status=ApprovalStatus.PENDING, created_at=now, expires_at=expires_at)
-    ApprovalStore(os.environ["APPROVALS_TABLE"]).create(record)
-    link = f"{os.environ['APPROVAL_URL'].rstrip('/')}/approvals/{approval_id}"
+    ApprovalStore(setting("APPROVALS_TABLE")).create(record)
+    link = f"{setting('APPROVAL_URL').rstrip('/')}/approvals/{approval_id}"
     subject, body = compose_request(summary, link)
-    message_id = Topic(os.environ["APPROVAL_TOPIC_ARN"]).publish(subject, body)
+    message_id = Topic(setting("APPROVAL_TOPIC_ARN")).publish(subject, body)
     # The key prefix lets an operator find the record; neither the id nor the token is logged.
     logger.info("Approval requested", extra={"approvalKeyPrefix": record.key[:12], "expiresAt": expires_at,
                                              "messageId": message_id})

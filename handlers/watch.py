@@ -6,7 +6,6 @@ abort. Anything else sends the state machine to the rollback.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from release.gateways.elbv2 import LoadBalancing
 from release.gateways.locks import LockStore
 from release.health import evaluate_targets
 from release.observability import logger, tracer
+from release.settings import setting
 from release.shifting import compute_watch, evaluate_alarms
 
 
@@ -29,7 +29,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     checks = [evaluate_targets(green["targetGroupName"], LoadBalancing().target_health(green["targetGroupArn"])),
               evaluate_alarms(Alarms().describe(traffic["alarms"]), traffic["alarms"])]
     lock = event.get("lock") or {}
-    abort = LockStore(os.environ["LOCKS_TABLE"]).abort_request(lock["key"], lock["holder"]) if lock else None
+    abort = LockStore(setting("LOCKS_TABLE")).abort_request(lock["key"], lock["holder"]) if lock else None
     step_percent = int((event.get("shift") or {}).get("percent", 100)) if phase == "shift" else 100
     duration = traffic["intervalSeconds"] if phase == "shift" else traffic["bakeSeconds"]
     watch = compute_watch(event.get("watch") or {}, phase, step_percent, duration, traffic["checkIntervalSeconds"],

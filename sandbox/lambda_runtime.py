@@ -6,6 +6,9 @@ FunctionError set), so the state machine's Retry/Catch see the exception's class
 
 In-process mode (tests) costs ~milliseconds per call but does not enforce the timeout and shares
 one interpreter, so invocations are serialised and every function must come from the same code.
+It never touches os.environ (other threads read it meanwhile): the function's own variables are
+given to its handler through `release.settings`; libraries' variables (AWS_*, POWERTOOLS_*) are
+the test process's own.
 """
 
 from __future__ import annotations
@@ -78,16 +81,19 @@ def _run_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, st
             sys.path.insert(0, code_dir)
             _active_code = code_dir
         module_name, handler_name = str(function.handler).rsplit(".", 1)
-        saved = dict(os.environ)
-        os.environ.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
+        # The function's variables reach its handler through `release.settings`, for this thread only:
+        # os.environ is shared with every other thread (tests, other invocations) and is never changed here.
+        from release.settings import invocation_settings  # now importable: the very module the handler uses
+        variables = {k: str(v) for k, v in (function.environment_vars or {}).items()}
         started = time.perf_counter()
         error_type = None
         try:
-            handler = getattr(import_module(module_name), handler_name)
-            payload = event if not isinstance(event, str) else json.loads(event or "{}")
-            context = LocalContext(function.function_name, function.function_arn, int(function.memory_size),
-                                   int(function.timeout))
-            result = json.dumps(handler(payload, context))
+            with invocation_settings(variables):
+                handler = getattr(import_module(module_name), handler_name)
+                payload = event if not isinstance(event, str) else json.loads(event or "{}")
+                context = LocalContext(function.function_name, function.function_arn, int(function.memory_size),
+                                       int(function.timeout))
+                result = json.dumps(handler(payload, context))
             errored = False
         except Exception as exc:  # noqa: BLE001 - every error is reported the way Lambda reports it
             error_type = type(exc).__name__
@@ -95,8 +101,6 @@ def _run_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, st
                                  "stackTrace": traceback.format_exception(exc)[-5:]})
             errored = True
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
             INVOCATIONS.append({"function": function.function_name, "error": error_type,
                                 "seconds": time.perf_counter() - started})
     return result, errored, ""

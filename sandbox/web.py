@@ -13,16 +13,26 @@ import html
 import json
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from moto.awslambda.models import lambda_backends
 
 from . import inbox, lambda_runtime
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
+APPROVALS = "/approvals/"
+# The HTTP API's routes in cfn/engine.yaml: GET and POST /approvals/{approvalId}; no $default route, no CORS.
+# API Gateway answers a request that matches no route (any other method, HEAD and OPTIONS included, since
+# no route or CORS configuration claims them) with its own 404 {"message":"Not Found"}, never invoking the
+# function; the sandbox answers the same.
+APPROVAL_METHODS = frozenset({"GET", "POST"})
+GATEWAY_NOT_FOUND = b'{"message":"Not Found"}'
+HTML, JSON = "text/html; charset=utf-8", "application/json"
 
 
 def approval_function() -> str | None:
@@ -49,6 +59,18 @@ def api_event(method: str, raw_path: str, query: str, headers: dict[str, str], b
     }
 
 
+def invoke(lambda_client: Any, function: str, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The function's response; None when it failed or Lambda did not answer (a 5xx, never a dropped connection)."""
+    try:
+        answer = lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    except (BotoCoreError, ClientError):
+        return None
+    if answer.get("FunctionError"):
+        return None
+    payload: dict[str, Any] = json.loads(answer["Payload"].read() or b"{}")
+    return payload
+
+
 def inbox_page() -> str:
     items = []
     for message in reversed(inbox.messages()):
@@ -65,12 +87,31 @@ def inbox_page() -> str:
             f'solid #ddd}}</style></head><body><h1>Sandbox inbox</h1>{body}</body></html>')
 
 
-def make_server(host: str, port: int, endpoint_url: str, describe: Any) -> ThreadingHTTPServer:
-    lambda_client = boto3.client("lambda", endpoint_url=endpoint_url, region_name=REGION,
-                                 aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # noqa: S106
+def make_server(host: str, port: int, endpoint_url: str, describe: Any,
+                lambda_client: Any | None = None) -> ThreadingHTTPServer:
+    """The web front; `lambda_client` defaults to one for the sandbox's own endpoint."""
+    client: Any = lambda_client or boto3.client(
+        "lambda", endpoint_url=endpoint_url, region_name=REGION,
+        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # noqa: S106
+
+    # The sandbox's own read-only pages: path -> (body, content type).
+    pages: dict[str, Callable[[], tuple[bytes, str]]] = {
+        "/": lambda: (inbox_page().encode(), HTML), "/inbox": lambda: (inbox_page().encode(), HTML),
+        "/inbox.json": lambda: (json.dumps(inbox.messages()).encode(), JSON),
+        # every Lambda invocation so far: duration and AWS API calls
+        "/metrics.json": lambda: (json.dumps(list(lambda_runtime.INVOCATIONS)).encode(), JSON),
+        "/tasks.json": lambda: (json.dumps(describe()).encode(), JSON),
+    }
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def __getattr__(self, name: str) -> Callable[[], None]:
+            # http.server answers 501 and closes the connection for a method without a do_<METHOD>;
+            # every method goes through the same routing instead, so each gets a real answer.
+            if name.startswith("do_"):
+                return self._route
+            raise AttributeError(name)
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)
@@ -78,7 +119,18 @@ def make_server(host: str, port: int, endpoint_url: str, describe: Any) -> Threa
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # HEAD gets the headers the body would have, never the body
+                self.wfile.write(body)
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            """Answer a request whose body goes unused: skip the body so the next request on the connection parses."""
+            length = self.headers.get("Content-Length") or "0"
+            if "Transfer-Encoding" in self.headers or not length.isdigit():  # a body of unknown length: no skipping
+                self.close_connection = True
+                headers = {**headers, "Connection": "close"}
+            else:
+                self.rfile.read(int(length))
+            self._send(status, body, headers)
 
         def _approval(self) -> None:
             function = approval_function()
@@ -89,36 +141,30 @@ def make_server(host: str, port: int, endpoint_url: str, describe: Any) -> Threa
             length = int(self.headers.get("Content-Length") or 0)
             event = api_event(self.command, url.path, url.query, dict(self.headers.items()),
                               self.rfile.read(length) if length else b"", self.client_address[0])
-            answer = lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
-            payload = json.loads(answer["Payload"].read() or b"{}")
-            if answer.get("FunctionError"):
+            payload = invoke(client, function, event)
+            if payload is None:
                 self._send(502, b"Internal Server Error\n", {"Content-Type": "text/plain"})
                 return
             body = payload.get("body") or ""
             data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
             self._send(int(payload.get("statusCode", 200)), data, dict(payload.get("headers") or {}))
 
-        def do_GET(self) -> None:
+        def _route(self) -> None:
             path = urlsplit(self.path).path
-            if path.startswith("/approvals/"):
+            page = pages.get(path)
+            if path.startswith(APPROVALS) and self.command in APPROVAL_METHODS:
                 self._approval()
-            elif path in ("/", "/inbox"):
-                self._send(200, inbox_page().encode(), {"Content-Type": "text/html; charset=utf-8"})
-            elif path == "/inbox.json":
-                self._send(200, json.dumps(inbox.messages()).encode(), {"Content-Type": "application/json"})
-            elif path == "/metrics.json":  # every Lambda invocation so far: duration and AWS API calls
-                self._send(200, json.dumps(list(lambda_runtime.INVOCATIONS)).encode(),
-                           {"Content-Type": "application/json"})
-            elif path == "/tasks.json":
-                self._send(200, json.dumps(describe()).encode(), {"Content-Type": "application/json"})
+            elif path.startswith(APPROVALS):
+                self._answer(404, GATEWAY_NOT_FOUND, {"Content-Type": "application/json"})
+            elif page is None:
+                self._answer(404, b"not found\n", {"Content-Type": "text/plain"})
+            elif self.command != "GET":
+                self._answer(405, b"method not allowed\n", {"Content-Type": "text/plain", "Allow": "GET"})
             else:
-                self._send(404, b"not found\n", {"Content-Type": "text/plain"})
+                body, content_type = page()
+                self._answer(200, body, {"Content-Type": content_type})
 
-        def do_POST(self) -> None:
-            if urlsplit(self.path).path.startswith("/approvals/"):
-                self._approval()
-            else:
-                self._send(404, b"not found\n", {"Content-Type": "text/plain"})
+        do_GET = do_POST = _route
 
         def log_message(self, format: str, *args: object) -> None:
             return

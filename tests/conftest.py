@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,9 @@ os.environ.update({
 })
 for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(variable, None)
+# No test reaches a package index: what pip installs comes from the wheels `make test` downloaded first.
+_WHEELS = Path(__file__).resolve().parent.parent / os.environ.get("WHEELS", ".build/wheels")
+os.environ.update({"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": f"{_WHEELS / 'local'} {_WHEELS / 'lambda'}"})
 
 from moto import mock_aws  # noqa: E402
 
@@ -27,8 +31,11 @@ from tests.support.world import World  # noqa: E402
 def _environment() -> Iterator[None]:
     saved = dict(os.environ)
     yield
-    os.environ.clear()
-    os.environ.update(saved)
+    # Undo only what the test changed: a clear() would leave a moment with no credentials at all for
+    # any thread still running (an execution's handlers, a server).
+    for name in os.environ.keys() - saved.keys():
+        del os.environ[name]
+    os.environ.update({name: value for name, value in saved.items() if os.environ.get(name) != value})
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 import approval_api
+from release.settings import invocation_settings
 from tests.support.world import World, http_event
 
 LINK = re.compile(r"(https://\S+/approvals/([A-Za-z0-9_-]+))")
@@ -30,9 +30,9 @@ def approval_link(world: World) -> tuple[dict[str, Any], str]:
 def request(world: World, approval_id: str, method: str = "GET", form: dict[str, str] | None = None,
             source_ip: str = "198.51.100.7") -> dict[str, Any]:
     """Call the approval endpoint's handler with the function's environment, as API Gateway would."""
-    os.environ.update(world.environment())  # restored after each test by conftest
-    response: dict[str, Any] = approval_api.handler(http_event(method, f"/approvals/{approval_id}", form, source_ip),
-                                                    Ctx())
+    with invocation_settings(world.environment()):  # this thread only: the process environment is shared
+        response: dict[str, Any] = approval_api.handler(
+            http_event(method, f"/approvals/{approval_id}", form, source_ip), Ctx())
     return response
 
 
