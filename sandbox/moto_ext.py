@@ -1,50 +1,25 @@
 """What moto lacks for this product, added to moto (never worked around in the product).
 
-- CodePipeline: PutJobSuccessResult / PutJobFailureResult are not implemented; here they record
-  the result per job id so that tests and the sandbox can read what the engine reported, and refuse a
-  second result for the same job (InvalidJobStateException), as CodePipeline does.
-- ELBv2: DescribeTargetHealth reports every registered target healthy and has no API to change
-  that; here a target's state can be set (by a test, or by the sandbox's health checker).
-- S3/IAM: policy conditions other than StringEquals are ignored (so `Bool`'s deny always applies), and a
-  bucket policy's `aws:SecureTransport` gets no value: a TLS-only policy denies every request. Here
-  `Bool` is evaluated, a Deny whose condition does not match does not apply (moto denies), and
-  in-process requests count as TLS (botocore sends them to https endpoints; the
-  sandbox's plain-HTTP endpoint never gets that policy).
-- Step Functions: SendTaskFailure drops the `cause`; here it is passed on, as AWS does.
-- Step Functions: RedriveExecution is not implemented; here a FAILED, ABORTED or TIMED_OUT execution
-  continues, under the same ARN, from the state it was in when it ended (the last state entered), with
-  that state's input; its history keeps the earlier events. ($$.Execution.Input then reads that input.)
-- DynamoDB: a conditional write is not atomic when requests arrive concurrently (moto checks,
-  then writes, without a lock); here writes to one backend are serialised, as DynamoDB's are per item.
-- CloudFormation: `Fn::Cidr` is not evaluated; here it is.
-- CloudFormation: DescribeChangeSet, ExecuteChangeSet and DeleteChangeSet find a change set by name
-  across every stack (the first one of that name); here the name is looked up in the given stack, as
-  AWS scopes change set names, so that two stacks deployed in the same second do not swap change sets.
-- CloudFormation: a stack created or updated through a change set gets no outputs; here it does.
-- CloudFormation: an update tries to modify a resource whose Condition is false (and fails on it);
-  here such a resource is left alone, as it was never created.
-- CloudFormation: a service whose `TaskDefinition: !Ref X` now names a new revision is not updated
-  (moto compares the unresolved template); here it is, as CloudFormation would. And an updated
-  AWS::ECS::TaskDefinition keeps its container definitions (moto drops their PascalCase keys).
-- CloudFormation: `!GetAtt Nested.Outputs.Name` on a nested stack is not supported; here it is.
-- CloudFormation: updating a nested stack deletes it and creates it again (so a parameter change of the
-  load balancer's stack failed on target group names already taken); here it is updated in place, as
-  CloudFormation does. And AWS::ElasticLoadBalancingV2::TargetGroup has no update (its resource became
-  None); here its tags and health check settings are updated in place.
-- CloudFormation: AWS::StepFunctions::StateMachine reads only DefinitionString, ignores
-  DefinitionSubstitutions and lands in the backend that does not execute; here it takes `Definition`,
-  applies the substitutions, and lands where StartExecution looks.
-- CloudFormation: AWS::ElasticLoadBalancingV2::TargetGroup drops `Tags`, and AWS::ECS::Service drops
-  `LoadBalancers`, `LaunchType` and `NetworkConfiguration`; here they are kept.
-- ECS: services never reach steady state (no task runs); `settle_service` makes a service's
-  deployment complete, as ECS would once its tasks are running.
+Each gap is filled by one named patch in `PATCHES`; the patch's builder says in its docstring what moto
+lacks and what is done instead. A patch replaces attributes of moto's private internals, so it is checked
+against one moto version (`MOTO_VERSION`, the pin in requirements.txt): `install()` refuses any other, and
+`tests/functional/test_moto_ext.py` shows for every patch the gap in plain moto and the patch filling it,
+so that after an upgrade the failing tests name the patches to drop or rework.
+
+Not patches: `settle_service` (ECS services never reach steady state, as no task runs: it makes a service's
+deployment complete, as ECS would once its tasks are running) and `set_target_health`.
 """
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import json
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 from moto.cloudformation import parsing as cfn_parsing
@@ -60,90 +35,157 @@ from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup, elbv2_backends
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import StepFunctionResponse
 
-_lock = threading.Lock()
+# The moto version every patch was checked against; requirements.txt pins the same (a test compares them).
+MOTO_VERSION = "5.2.5"
+
+_lock = threading.RLock()
+_write_lock = threading.RLock()
 _installed = False
 JOB_RESULTS: dict[str, dict[str, Any]] = {}  # job id -> {"status": "Succeeded"|"Failed", ...}
 TARGET_HEALTH: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}  # (tg arn, target id) -> state
 
 
-def install() -> None:
-    """Patch moto once per process; safe to call again."""
+class MotoVersionMismatch(RuntimeError):
+    """The installed moto is not the version the patches were checked against."""
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """One attribute of a class or module, or one item of a dict, that a patch sets."""
+
+    owner: Any
+    name: str
+    value: Any
+
+
+Builder = Callable[[], list[Replacement]]
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    build: Builder  # called when applied, so that a wrapper wraps what is in place then
+    default: bool = True  # applied by install(); the others by a function of their own
+
+    @property
+    def gap(self) -> str:
+        return inspect.getdoc(self.build) or ""
+
+
+PATCHES: dict[str, Patch] = {}  # in the order they are applied
+_ABSENT = object()  # the attribute was inherited (or the item missing): restoring deletes it
+_applied: dict[str, list[tuple[Any, str, Any]]] = {}  # patch name -> what it replaced, in the order applied
+
+
+def _patch(name: str, default: bool = True) -> Callable[[Builder], Builder]:
+    def register(build: Builder) -> Builder:
+        PATCHES[name] = Patch(name, build, default)
+        return build
+
+    return register
+
+
+def install(check_version: bool = True) -> None:
+    """Patch moto once per process; safe to call again.
+
+    `check_version=False` is for the per-patch tests only: they are how a new moto version gets checked.
+    """
     global _installed
+    if check_version:
+        check_moto_version(version("moto"))
     with _lock:
         if _installed:
             return
-        CodePipelineResponse.put_job_success_result = _put_job_success_result  # type: ignore[attr-defined]
-        CodePipelineResponse.put_job_failure_result = _put_job_failure_result  # type: ignore[attr-defined]
-        StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
-        _redrive_executions()
-        original_clean_json = cfn_parsing.clean_json
-
-        def clean_json(resource_json: Any, resources_map: Any) -> Any:
-            if isinstance(resource_json, dict) and set(resource_json) == {"Fn::Cidr"}:
-                block, count, bits = (clean_json(v, resources_map) for v in resource_json["Fn::Cidr"])
-                network = ipaddress.ip_network(block, strict=False)
-                subnets = network.subnets(new_prefix=network.max_prefixlen - int(bits))
-                return [str(next(subnets)) for _ in range(int(count))]
-            return original_clean_json(resource_json, resources_map)
-
-        cfn_parsing.clean_json = clean_json
-        update_resource = cfn_parsing.parse_and_update_resource
-
-        def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any,
-                                      account_id: str, region_name: str) -> Any:
-            condition = resource_json.get("Condition")
-            if condition and not resources_map.lazy_condition_map[condition]:
-                return None
-            return update_resource(logical_id, resource_json, resources_map, account_id, region_name)
-
-        cfn_parsing.parse_and_update_resource = parse_and_update_resource
-        apply = ChangeSet.apply
-
-        def apply_with_outputs(self: ChangeSet) -> None:
-            apply(self)
-            self.stack.template = self.template
-            self.stack.template_dict = self.template_dict
-            self.stack.output_map = self.stack._create_output_map()
-            _follow_task_definitions(self.stack)
-
-        ChangeSet.apply = apply_with_outputs  # type: ignore[method-assign]
-        Stack.get_cfn_attribute = _nested_stack_output  # type: ignore[attr-defined]
-        Stack.update_from_cloudformation_json = classmethod(_update_nested_stack)  # type: ignore[assignment,arg-type]
-        FakeTargetGroup.update_from_cloudformation_json = classmethod(_update_target_group)  # type: ignore[assignment,arg-type]
-        StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)  # type: ignore[assignment,arg-type]
-        StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)  # type: ignore[assignment,arg-type]
-        StateMachine.update_from_cloudformation_json = classmethod(_update_state_machine)  # type: ignore[assignment,arg-type]
-        _remap_updated_task_definitions()
-        _scope_change_set_names()
-        _bucket_policies_see_tls()
-        _keep_target_group_tags()
-        _keep_service_load_balancers()
-        for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
-        original = FakeTargetGroup.health_for
-
-        def health_for(self: FakeTargetGroup, target: dict[str, Any], ec2_backend: Any) -> FakeHealthStatus:
-            status = original(self, target, ec2_backend)
-            override = TARGET_HEALTH.get((self.arn, target["Id"]))
-            if override is not None and target["Id"] in self.targets:
-                state, reason, description = override
-                return FakeHealthStatus(status.instance_id, status.port, status.health_check_port, state, reason,
-                                        description)
-            return status
-
-        FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
+        for patch in PATCHES.values():
+            if patch.default:
+                _apply(patch)
         _installed = True
 
 
-_write_lock = threading.RLock()
+def check_moto_version(installed: str) -> None:
+    if installed == MOTO_VERSION:
+        return
+    raise MotoVersionMismatch(
+        f"moto {installed} is installed, but sandbox/moto_ext.py patches moto's internals as they are in moto "
+        f"{MOTO_VERSION}. Either install the pinned version (python -m pip install -r requirements.txt), or "
+        f"re-check each patch against moto {installed}: run `python -m pytest tests/functional/test_moto_ext.py`; "
+        "a failing test_moto_lacks_<patch> means moto now does it (drop the patch), a failing "
+        "test_patch_fills_<patch> means the patch needs rework. Then set MOTO_VERSION in sandbox/moto_ext.py "
+        "and the pin in requirements.txt to the new version.")
 
 
-def _serialised(method: Any) -> Any:
-    def locked(*args: Any, **kwargs: Any) -> Any:
-        with _write_lock:
-            return method(*args, **kwargs)
+def applied() -> list[str]:
+    """The names of the patches in place, in the order they were applied."""
+    with _lock:
+        return list(_applied)
 
-    return locked
+
+@contextmanager
+def without(*names: str) -> Iterator[None]:
+    """Run a block with the named patches removed (to see the gap each one fills), then put them back."""
+    with _changed(lambda before: [name for name in before if name not in names], names):
+        yield
+
+
+@contextmanager
+def including(*names: str) -> Iterator[None]:
+    """Run a block with the named patches applied as well (the ones `install` leaves out), then remove them."""
+    with _changed(lambda before: before + [name for name in names if name not in before], names):
+        yield
+
+
+@contextmanager
+def _changed(change: Callable[[list[str]], list[str]], names: tuple[str, ...]) -> Iterator[None]:
+    unknown = sorted(set(names) - set(PATCHES))
+    if unknown:
+        raise KeyError(f"no such moto patch: {', '.join(unknown)} (known: {', '.join(PATCHES)})")
+    with _lock:
+        before = list(_applied)
+        _reapply(change(before))
+    try:
+        yield
+    finally:
+        with _lock:
+            _reapply(before)
+
+
+def _reapply(names: list[str]) -> None:
+    # Undo every patch, last first (some wrap what an earlier one put in place), then apply `names` afresh.
+    for name in reversed(list(_applied)):
+        for owner, attribute, original in reversed(_applied.pop(name)):
+            _write(owner, attribute, original)
+    for name in names:
+        _apply(PATCHES[name])
+
+
+def _apply(patch: Patch) -> None:
+    if patch.name in _applied:
+        return
+    try:
+        replacements = patch.build()
+    except (ImportError, AttributeError) as exc:  # moto's internals moved: say which patch no longer fits
+        raise RuntimeError(f"the moto patch {patch.name!r} does not fit moto {version('moto')}: {exc}") from exc
+    _applied[patch.name] = [(r.owner, r.name, _read(r.owner, r.name)) for r in replacements]
+    for replacement in replacements:
+        _write(replacement.owner, replacement.name, replacement.value)
+
+
+def _read(owner: Any, name: str) -> Any:
+    # The owner's own entry, not what getattr finds: a classmethod must go back as the classmethod it was.
+    space = owner if isinstance(owner, dict) else vars(owner)
+    return space.get(name, _ABSENT)
+
+
+def _write(owner: Any, name: str, value: Any) -> None:
+    if isinstance(owner, dict):
+        if value is _ABSENT:
+            owner.pop(name, None)
+        else:
+            owner[name] = value
+    elif value is _ABSENT:
+        delattr(owner, name)
+    else:
+        setattr(owner, name, value)
 
 
 def reset() -> None:
@@ -173,9 +215,21 @@ def settle_service(cluster: str, service_name: str, account_id: str = "123456789
     service.deployments = [deployment]
 
 
+# CodePipeline
+
+
 class InvalidJobStateException(JsonRESTError):
     def __init__(self, job_id: str) -> None:
         super().__init__("InvalidJobStateException", f"Job {job_id} is already in a final state")
+
+
+@_patch("codepipeline_job_results")
+def _codepipeline_job_results() -> list[Replacement]:
+    """CodePipeline: PutJobSuccessResult / PutJobFailureResult are not implemented; here they record the result
+    per job id (in `JOB_RESULTS`, for tests and the sandbox) and refuse a second result for the same job
+    (InvalidJobStateException), as CodePipeline does."""
+    return [Replacement(CodePipelineResponse, "put_job_success_result", _put_job_success_result),
+            Replacement(CodePipelineResponse, "put_job_failure_result", _put_job_failure_result)]
 
 
 def _record_job_result(job_id: str, result: dict[str, Any]) -> str:
@@ -196,13 +250,26 @@ def _put_job_failure_result(self: CodePipelineResponse) -> str:
                                                          "failureDetails": self._get_param("failureDetails")})
 
 
+# Step Functions
+
+
+@_patch("send_task_failure_cause")
+def _send_task_failure_cause() -> list[Replacement]:
+    """Step Functions: SendTaskFailure drops the `cause`; here it is passed on, as AWS does."""
+    return [Replacement(StepFunctionResponse, "send_task_failure", _send_task_failure)]
+
+
 def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
     self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
                                                 cause=self._get_param("cause"))  # type: ignore[call-arg]
     return EmptyResult()
 
 
-def _redrive_executions() -> None:
+@_patch("redrive_execution")
+def _redrive_execution() -> list[Replacement]:
+    """Step Functions: RedriveExecution is not implemented; here a FAILED, ABORTED or TIMED_OUT execution
+    continues, under the same ARN, from the state it was in when it ended (the last state entered), with that
+    state's input; its history keeps the earlier events. ($$.Execution.Input then reads that input.)"""
     from moto.core.exceptions import AWSError
     from moto.stepfunctions.parser.api import ExecutionStatus
     from moto.stepfunctions.parser.asl.eval.evaluation_details import (
@@ -254,8 +321,149 @@ def _redrive_executions() -> None:
                                          for e in output["events"]]
         return output
 
-    StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
-    Execution.to_history_output = with_earlier_events  # type: ignore[method-assign]
+    return [Replacement(StepFunctionResponse, "redrive_execution", redrive_execution),
+            Replacement(Execution, "to_history_output", with_earlier_events)]
+
+
+# CloudFormation: template evaluation
+
+
+@_patch("fn_cidr")
+def _fn_cidr() -> list[Replacement]:
+    """CloudFormation: `Fn::Cidr` is not evaluated; here it is."""
+    original = cfn_parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, dict) and set(resource_json) == {"Fn::Cidr"}:
+            block, count, bits = (clean_json(v, resources_map) for v in resource_json["Fn::Cidr"])
+            network = ipaddress.ip_network(block, strict=False)
+            subnets = network.subnets(new_prefix=network.max_prefixlen - int(bits))
+            return [str(next(subnets)) for _ in range(int(count))]
+        return original(resource_json, resources_map)
+
+    return [Replacement(cfn_parsing, "clean_json", clean_json)]
+
+
+@_patch("false_condition_left_alone")
+def _false_condition_left_alone() -> list[Replacement]:
+    """CloudFormation: an update tries to modify a resource whose Condition is false when its properties changed
+    (and fails on it); here such a resource is left alone, as it was never created."""
+    update = cfn_parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any,
+                                  account_id: str, region_name: str) -> Any:
+        condition = resource_json.get("Condition")
+        if condition and not resources_map.lazy_condition_map[condition]:
+            return None
+        return update(logical_id, resource_json, resources_map, account_id, region_name)
+
+    return [Replacement(cfn_parsing, "parse_and_update_resource", parse_and_update_resource)]
+
+
+@_patch("nested_stack_outputs")
+def _nested_stack_outputs() -> list[Replacement]:
+    """CloudFormation: `!GetAtt Nested.Outputs.Name` on a nested stack is not supported (an output that uses it
+    is silently left out); here it is."""
+    return [Replacement(Stack, "get_cfn_attribute", _nested_stack_output)]
+
+
+def _nested_stack_output(self: Stack, attribute: str) -> Any:
+    if attribute.startswith("Outputs."):
+        key = attribute.split(".", 1)[1]
+        for output in self.outputs or []:
+            if output["OutputKey"] == key:
+                return output["OutputValue"]
+    raise KeyError(f"stack {self.name} has no attribute {attribute}")
+
+
+# CloudFormation: change sets
+
+
+@_patch("change_set_names_per_stack")
+def _change_set_names_per_stack() -> list[Replacement]:
+    """CloudFormation: DescribeChangeSet, ExecuteChangeSet and DeleteChangeSet find a change set by name across
+    every stack (describe and execute take the last one of that name, delete the first); here the name is
+    looked up in the given stack, as AWS scopes change set names, so that two stacks deployed in the same
+    second do not swap change sets."""
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    def describe(self: CloudFormationResponse) -> ActionResult:
+        return ActionResult(self.cloudformation_backend.describe_change_set(change_set_name=_change_set_id(self)))
+
+    def execute(self: CloudFormationResponse) -> EmptyResult:
+        self.cloudformation_backend.execute_change_set(stack_name=self._get_param("StackName"),
+                                                       change_set_name=_change_set_id(self))
+        return EmptyResult()
+
+    def delete(self: CloudFormationResponse) -> EmptyResult:
+        self.cloudformation_backend.delete_change_set(change_set_name=_change_set_id(self))
+        return EmptyResult()
+
+    return [Replacement(CloudFormationResponse, "describe_change_set", describe),
+            Replacement(CloudFormationResponse, "execute_change_set", execute),
+            Replacement(CloudFormationResponse, "delete_change_set", delete)]
+
+
+def _change_set_id(response: Any) -> str:
+    name, stack = response._get_param("ChangeSetName"), response._get_param("StackName")
+    backend = response.cloudformation_backend
+    if name in backend.change_sets or not stack:
+        return str(name)
+    for identifier, change_set in reversed(list(backend.change_sets.items())):  # the latest, as moto
+        if change_set.change_set_name == name and stack in (change_set.stack_name, change_set.stack_id):
+            return str(identifier)
+    return str(name)  # moto then answers that it does not exist
+
+
+@_patch("change_set_outputs")
+def _change_set_outputs() -> list[Replacement]:
+    """CloudFormation: a stack created or updated through a change set gets no outputs; here it does."""
+    apply = ChangeSet.apply
+
+    def apply_with_outputs(self: ChangeSet) -> None:
+        apply(self)
+        self.stack.template = self.template
+        self.stack.template_dict = self.template_dict
+        self.stack.output_map = self.stack._create_output_map()
+
+    return [Replacement(ChangeSet, "apply", apply_with_outputs)]
+
+
+@_patch("service_follows_task_definition")
+def _service_follows_task_definition() -> list[Replacement]:
+    """CloudFormation: a service whose `TaskDefinition: !Ref X` now names a new revision is not updated by a
+    change set (moto compares the unresolved template); here it is, as CloudFormation would."""
+    apply = ChangeSet.apply
+
+    def apply_following(self: ChangeSet) -> None:
+        apply(self)
+        _follow_task_definitions(self.stack, self.template_dict)
+
+    return [Replacement(ChangeSet, "apply", apply_following)]
+
+
+def _follow_task_definitions(stack: Stack, template: dict[str, Any]) -> None:
+    backend = ecs_backends[stack.account_id][stack.region_name]
+    for logical, resource in template.get("Resources", {}).items():
+        reference = resource.get("Properties", {}).get("TaskDefinition")
+        if resource.get("Type") != "AWS::ECS::Service" or not isinstance(reference, dict) or "Ref" not in reference:
+            continue
+        service: Any = stack.resource_map[logical]
+        task_definition: Any = stack.resource_map[reference["Ref"]]
+        if service.task_definition != task_definition.arn:
+            backend.update_service({"cluster": service.cluster_name, "service": service.name,
+                                    "task_definition": task_definition.arn})
+
+
+# CloudFormation: resource types
+
+
+@_patch("nested_stack_update_in_place")
+def _nested_stack_update_in_place() -> list[Replacement]:
+    """CloudFormation: updating a nested stack deletes it and creates it again (so a parameter change of the
+    load balancer's stack failed on target group names already taken); here it is updated in place, as
+    CloudFormation does."""
+    return [Replacement(Stack, "update_from_cloudformation_json", classmethod(_update_nested_stack))]
 
 
 def _update_nested_stack(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
@@ -268,6 +476,89 @@ def _update_nested_stack(cls: Any, original_resource: Any, new_resource_name: st
                                      partition=get_partition(region_name))
     original_resource.update(template, parameters=properties.get("Parameters", {}))
     return original_resource
+
+
+@_patch("task_definition_update_keeps_containers")
+def _task_definition_update_keeps_containers() -> list[Replacement]:
+    """CloudFormation: an updated AWS::ECS::TaskDefinition loses its container definitions (moto drops their
+    PascalCase keys: no name, no image); here they are kept."""
+    from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+    from moto.ecs.models import TaskDefinition
+
+    update = TaskDefinition.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def update_remapped(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                        account_id: str, region_name: str) -> Any:
+        properties = dict(cloudformation_json["Properties"])
+        properties["ContainerDefinitions"] = remap_nested_keys(properties.get("ContainerDefinitions", []),
+                                                               pascal_to_camelcase)
+        return update(cls, original_resource, new_resource_name, {**cloudformation_json, "Properties": properties},
+                      account_id, region_name)
+
+    return [Replacement(TaskDefinition, "update_from_cloudformation_json", classmethod(update_remapped))]
+
+
+@_patch("service_load_balancers")
+def _service_load_balancers() -> list[Replacement]:
+    """CloudFormation: AWS::ECS::Service drops `LoadBalancers`, `LaunchType` and `NetworkConfiguration`; here
+    they are kept, on create and on update."""
+    create = EcsService.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    update = EcsService.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_keeping(cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+                       **kwargs: Any) -> Any:
+        properties = cloudformation_json["Properties"]
+        name = properties.get("ServiceName", resource_name)
+        return _keep_service_properties(create(cls, name, cloudformation_json, account_id, region_name, **kwargs),
+                                        properties)
+
+    def update_keeping(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                       account_id: str, region_name: str) -> Any:
+        service = update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        return _keep_service_properties(service, cloudformation_json["Properties"])
+
+    return [Replacement(EcsService, "create_from_cloudformation_json", classmethod(create_keeping)),
+            Replacement(EcsService, "update_from_cloudformation_json", classmethod(update_keeping))]
+
+
+def _keep_service_properties(service: Any, properties: dict[str, Any]) -> Any:
+    service.load_balancers = [
+        {"targetGroupArn": lb["TargetGroupArn"], "containerName": lb.get("ContainerName"),
+         "containerPort": int(lb["ContainerPort"]) if lb.get("ContainerPort") else None}
+        for lb in properties.get("LoadBalancers") or []]
+    if properties.get("LaunchType"):
+        service.launch_type = properties["LaunchType"]
+    if properties.get("NetworkConfiguration"):
+        vpc = properties["NetworkConfiguration"].get("AwsvpcConfiguration", {})
+        service.network_configuration = {"awsvpcConfiguration": {
+            "subnets": vpc.get("Subnets", []), "securityGroups": vpc.get("SecurityGroups", []),
+            "assignPublicIp": vpc.get("AssignPublicIp", "DISABLED")}}
+    return service
+
+
+@_patch("target_group_tags")
+def _target_group_tags() -> list[Replacement]:
+    """CloudFormation: AWS::ElasticLoadBalancingV2::TargetGroup drops `Tags`; here they are kept."""
+    create = FakeTargetGroup.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_with_tags(cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str,
+                         region_name: str, **kwargs: Any) -> Any:
+        group = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        tags = cloudformation_json["Properties"].get("Tags") or []
+        if tags:
+            backend = elbv2_backends[account_id][region_name]
+            backend.add_tags([group.arn], [{"Key": t["Key"], "Value": str(t["Value"])} for t in tags])
+        return group
+
+    return [Replacement(FakeTargetGroup, "create_from_cloudformation_json", classmethod(create_with_tags))]
+
+
+@_patch("target_group_update")
+def _target_group_update() -> list[Replacement]:
+    """CloudFormation: AWS::ElasticLoadBalancingV2::TargetGroup has no update (the stack update succeeds, but
+    the group keeps its old tags and health check settings, and the stack's resource becomes None); here they
+    are updated in place."""
+    return [Replacement(FakeTargetGroup, "update_from_cloudformation_json", classmethod(_update_target_group))]
 
 
 def _update_target_group(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
@@ -291,13 +582,14 @@ def _update_target_group(cls: Any, original_resource: Any, new_resource_name: st
     return group
 
 
-def _nested_stack_output(self: Stack, attribute: str) -> Any:
-    if attribute.startswith("Outputs."):
-        key = attribute.split(".", 1)[1]
-        for output in self.outputs or []:
-            if output["OutputKey"] == key:
-                return output["OutputValue"]
-    raise KeyError(f"stack {self.name} has no attribute {attribute}")
+@_patch("state_machine_resource")
+def _state_machine_resource() -> list[Replacement]:
+    """CloudFormation: AWS::StepFunctions::StateMachine reads only DefinitionString, ignores
+    DefinitionSubstitutions and lands in the backend that does not execute; here it takes `Definition`,
+    applies the substitutions, and lands where StartExecution looks."""
+    return [Replacement(StateMachine, "create_from_cloudformation_json", classmethod(_create_state_machine)),
+            Replacement(StateMachine, "delete_from_cloudformation_json", classmethod(_delete_state_machine)),
+            Replacement(StateMachine, "update_from_cloudformation_json", classmethod(_update_state_machine))]
 
 
 def _state_machine_backend(account_id: str, region: str) -> Any:
@@ -317,7 +609,7 @@ def _definition(properties: dict[str, Any]) -> str:
     return text
 
 
-def _create_state_machine(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+def _create_state_machine(cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str,
                           region_name: str, **kwargs: Any) -> Any:
     properties = cloudformation_json["Properties"]
     backend = _state_machine_backend(account_id, region_name)
@@ -343,132 +635,79 @@ def _update_state_machine(cls: Any, original_resource: Any, new_resource_name: s
     return original_resource
 
 
-def _keep_target_group_tags() -> None:
-    create = FakeTargetGroup.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    def create_with_tags(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
-                         region_name: str, **kwargs: Any) -> Any:
-        group = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        tags = cloudformation_json["Properties"].get("Tags") or []
-        if tags:
-            backend = elbv2_backends[account_id][region_name]
-            backend.add_tags([group.arn], [{"Key": t["Key"], "Value": str(t["Value"])} for t in tags])
-        return group
-
-    FakeTargetGroup.create_from_cloudformation_json = classmethod(create_with_tags)  # type: ignore[assignment,arg-type]
+# ELBv2
 
 
-def _keep_service_load_balancers() -> None:
-    create = EcsService.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-    update = EcsService.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+@_patch("target_health")
+def _target_health() -> list[Replacement]:
+    """ELBv2: DescribeTargetHealth reports every registered target healthy and has no API to change that; here
+    a target's state can be set (`set_target_health`, by a test or by the sandbox's health checker)."""
+    original = FakeTargetGroup.health_for
 
-    def keep(service: Any, properties: dict[str, Any]) -> Any:
-        service.load_balancers = [
-            {"targetGroupArn": lb["TargetGroupArn"], "containerName": lb.get("ContainerName"),
-             "containerPort": int(lb["ContainerPort"]) if lb.get("ContainerPort") else None}
-            for lb in properties.get("LoadBalancers") or []]
-        if properties.get("LaunchType"):
-            service.launch_type = properties["LaunchType"]
-        if properties.get("NetworkConfiguration"):
-            vpc = properties["NetworkConfiguration"].get("AwsvpcConfiguration", {})
-            service.network_configuration = {"awsvpcConfiguration": {
-                "subnets": vpc.get("Subnets", []), "securityGroups": vpc.get("SecurityGroups", []),
-                "assignPublicIp": vpc.get("AssignPublicIp", "DISABLED")}}
-        return service
+    def health_for(self: FakeTargetGroup, target: dict[str, Any], ec2_backend: Any) -> FakeHealthStatus:
+        status = original(self, target, ec2_backend)
+        override = TARGET_HEALTH.get((self.arn, target["Id"]))
+        if override is not None and target["Id"] in self.targets:
+            state, reason, description = override
+            return FakeHealthStatus(status.instance_id, status.port, status.health_check_port, state, reason,
+                                    description)
+        return status
 
-    def create_keeping(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
-                       **kwargs: Any) -> Any:
-        properties = cloudformation_json["Properties"]
-        name = properties.get("ServiceName", resource_name)
-        return keep(create(cls, name, cloudformation_json, account_id, region_name, **kwargs), properties)
-
-    def update_keeping(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
-                       account_id: str, region_name: str) -> Any:
-        service = update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
-        return keep(service, cloudformation_json["Properties"])
-
-    EcsService.create_from_cloudformation_json = classmethod(create_keeping)  # type: ignore[assignment,arg-type]
-    EcsService.update_from_cloudformation_json = classmethod(update_keeping)  # type: ignore[assignment,arg-type]
+    return [Replacement(FakeTargetGroup, "health_for", health_for)]
 
 
-def _follow_task_definitions(stack: Stack) -> None:
-    backend = ecs_backends[stack.account_id][stack.region_name]
-    for logical, resource in stack.template_dict.get("Resources", {}).items():
-        reference = resource.get("Properties", {}).get("TaskDefinition")
-        if resource.get("Type") != "AWS::ECS::Service" or not isinstance(reference, dict) or "Ref" not in reference:
-            continue
-        service: Any = stack.resource_map[logical]
-        task_definition: Any = stack.resource_map[reference["Ref"]]
-        if service.task_definition != task_definition.arn:
-            backend.update_service({"cluster": service.cluster_name, "service": service.name,
-                                    "task_definition": task_definition.arn})
+LOOPBACK = "127.0.0.1"
 
 
-def _scope_change_set_names() -> None:
-    from moto.cloudformation.responses import CloudFormationResponse
-
-    def change_set_id(self: CloudFormationResponse) -> str:
-        name, stack = self._get_param("ChangeSetName"), self._get_param("StackName")
-        backend = self.cloudformation_backend
-        if name in backend.change_sets or not stack:
-            return str(name)
-        for identifier, change_set in reversed(list(backend.change_sets.items())):  # the latest, as moto
-            if change_set.change_set_name == name and stack in (change_set.stack_name, change_set.stack_id):
-                return str(identifier)
-        return str(name)  # moto then answers that it does not exist
-
-    def describe(self: CloudFormationResponse) -> ActionResult:
-        return ActionResult(self.cloudformation_backend.describe_change_set(change_set_name=change_set_id(self)))
-
-    def execute(self: CloudFormationResponse) -> EmptyResult:
-        self.cloudformation_backend.execute_change_set(stack_name=self._get_param("StackName"),
-                                                       change_set_name=change_set_id(self))
-        return EmptyResult()
-
-    def delete(self: CloudFormationResponse) -> EmptyResult:
-        self.cloudformation_backend.delete_change_set(change_set_name=change_set_id(self))
-        return EmptyResult()
-
-    CloudFormationResponse.describe_change_set = describe  # type: ignore[method-assign]
-    CloudFormationResponse.execute_change_set = execute  # type: ignore[method-assign]
-    CloudFormationResponse.delete_change_set = delete  # type: ignore[method-assign]
-
-
-def _remap_updated_task_definitions() -> None:
-    from moto.core.utils import pascal_to_camelcase, remap_nested_keys
-    from moto.ecs.models import TaskDefinition
-
-    update = TaskDefinition.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    def update_remapped(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
-                        account_id: str, region_name: str) -> Any:
-        properties = dict(cloudformation_json["Properties"])
-        properties["ContainerDefinitions"] = remap_nested_keys(properties.get("ContainerDefinitions", []),
-                                                               pascal_to_camelcase)
-        return update(cls, original_resource, new_resource_name, {**cloudformation_json, "Properties": properties},
-                      account_id, region_name)
-
-    TaskDefinition.update_from_cloudformation_json = classmethod(update_remapped)  # type: ignore[assignment,arg-type]
-
-
-def use_loopback_load_balancers(host: str = "127.0.0.1") -> None:
-    """Sandbox only: load balancers answer on loopback (see `sandbox.loadbalancer`), so that is their DNS name."""
+@_patch("loopback_load_balancers", default=False)
+def _loopback_load_balancers() -> list[Replacement]:
+    """Sandbox only (not a gap): a load balancer's DNS name is an AWS name that resolves nowhere here; the
+    sandbox's load balancers answer on loopback (see `sandbox.loadbalancer`), so that is their DNS name."""
     from moto.elbv2.models import ELBv2Backend
 
     create = ELBv2Backend.create_load_balancer
 
     def create_on_loopback(self: ELBv2Backend, *args: Any, **kwargs: Any) -> Any:
         load_balancer = create(self, *args, **kwargs)
-        load_balancer.dns_name = host
+        load_balancer.dns_name = LOOPBACK
         return load_balancer
 
-    ELBv2Backend.create_load_balancer = create_on_loopback  # type: ignore[method-assign]
+    return [Replacement(ELBv2Backend, "create_load_balancer", create_on_loopback)]
 
 
-def _bucket_policies_see_tls() -> None:
-    from moto.iam import policy_conditions
-    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
-    from moto.s3.models import FakeBucket
+def use_loopback_load_balancers() -> None:
+    """Sandbox only: see `_loopback_load_balancers`."""
+    with _lock:
+        _apply(PATCHES["loopback_load_balancers"])
+
+
+# DynamoDB
+
+
+@_patch("dynamodb_serialised_writes")
+def _dynamodb_serialised_writes() -> list[Replacement]:
+    """DynamoDB: a conditional write is not atomic when requests arrive concurrently (moto checks, then writes,
+    without a lock); here writes to one backend are serialised, as DynamoDB's are per item."""
+    return [Replacement(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
+            for name in ("put_item", "update_item", "delete_item", "transact_write_items")]
+
+
+def _serialised(method: Any) -> Any:
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _write_lock:
+            return method(*args, **kwargs)
+
+    return locked
+
+
+# IAM and S3: a TLS-only bucket policy (Deny when aws:SecureTransport is false) needs all three below.
+
+
+@_patch("iam_deny_condition")
+def _iam_deny_condition() -> list[Replacement]:
+    """IAM: a Deny statement whose condition does not match still denies (moto denies whenever a condition
+    fails); here it does not apply, as on AWS."""
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
     permitted = IAMPolicyStatement.is_action_permitted
 
@@ -479,13 +718,29 @@ def _bucket_policies_see_tls() -> None:
             return PermissionResult.NEUTRAL
         return permitted(self, action, resource, principal, incoming_condition_values)
 
-    IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
+    return [Replacement(IAMPolicyStatement, "is_action_permitted", is_action_permitted)]
 
-    def bool_operation(expected_value: list[str] | str, actual_value: str) -> bool:
-        expected = expected_value if isinstance(expected_value, list) else [expected_value]
-        return str(actual_value).lower() in [str(e).lower() for e in expected]
 
-    policy_conditions.CONDITION_OPERATIONS["Bool"] = bool_operation
+@_patch("iam_bool_condition")
+def _iam_bool_condition() -> list[Replacement]:
+    """IAM: condition operators other than StringEquals are ignored (the condition counts as met); here `Bool`
+    is evaluated."""
+    from moto.iam import policy_conditions
+
+    return [Replacement(policy_conditions.CONDITION_OPERATIONS, "Bool", _bool_operation)]
+
+
+def _bool_operation(expected_value: list[str] | str, actual_value: str) -> bool:
+    expected = expected_value if isinstance(expected_value, list) else [expected_value]
+    return str(actual_value).lower() in [str(e).lower() for e in expected]
+
+
+@_patch("s3_secure_transport")
+def _s3_secure_transport() -> list[Replacement]:
+    """S3: a bucket policy's `aws:SecureTransport` gets no value; here in-process requests count as TLS
+    (botocore sends them to https endpoints; the sandbox's plain-HTTP endpoint never gets such a policy)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
 
     def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
         if self.policy is None:
@@ -493,4 +748,4 @@ def _bucket_policies_see_tls() -> None:
         return IAMPolicy(self.policy.decode()).is_action_permitted(
             action, resource, incoming_condition_values={"aws:SecureTransport": "true"})
 
-    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    return [Replacement(FakeBucket, "get_permission", get_permission)]
