@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -17,8 +16,9 @@ from release.deciding import Delivery
 from release.exceptions import InvalidInput, ReleaseError
 
 from . import releases, system
+from .aws_errors import explain
 from .console import Console, table
-from .errors import DeployError, explain
+from .errors import DeployError
 from .plan import describe
 from .settings import Settings
 from .target import Target, aws_target
@@ -75,41 +75,42 @@ def _common(given_only: bool) -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
+    """Each command's own options belong to that command only; `deploy.py [OPTIONS]` with no command is `up`
+    (see `main`), so an option can never be taken by one command and then ignored by another."""
     common = _common(given_only=True)
-    top = argparse.ArgumentParser(prog="python deploy.py", parents=[_common(given_only=False)], description=__doc__)
+    top = argparse.ArgumentParser(prog="python deploy.py", parents=[_common(given_only=False)], description=__doc__,
+                                  epilog="With no COMMAND: up.")
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     up = commands.add_parser("up", parents=[common], help="bootstrap or update everything (the default)")
-    for target_parser in (top, up):
-        keep: dict[str, Any] = {"default": argparse.SUPPRESS} if target_parser is up else {}
-        add = functools.partial(target_parser.add_argument, **keep)
-        add("--dry-run", action="store_true",
-              help="show what would be created, uploaded and updated, change nothing")
-        add("--approver-email", action="append", metavar="EMAIL",
-              help="receives approval requests and outcomes (repeatable, up to 3)")
-        add("--test-cidr", help="who may reach the test port (required with --aws)")
-        add("--production-cidr", help="who may reach production (default: 0.0.0.0/0)")
-        add("--production-port", type=int, help=f"listener port of production (default: "
-              f"{defaults.PRODUCTION_PORT}, sandbox 8000; an update keeps the deployed one)")
-        add("--test-port", type=int, help=f"listener port of green (default: "
-              f"{defaults.TEST_PORT}; an update keeps the deployed one)")
-        add("--launch-type", choices=["FARGATE", "EC2"], help="default: FARGATE")
-        add("--task-subnets", choices=["private", "public"],
-              help="private (default), or public: no NAT gateways (cheaper), tasks get public IPs")
-        add("--certificate-arn", help="ACM certificate: HTTPS on production")
-        add("--image", help="initial image of both sides (first deployment only)")
-        add("--container-port", type=int,
-              help=f"port the container listens on (default: {defaults.CONTAINER_PORT})")
-        add("--health-check-path", help="the target groups' health check (default: /)")
-        add("--connection-arn", help="CodeConnections ARN: enables the pipeline")
-        add("--repository", help="owner/name of the application repository")
-        add("--branch", help="the pipeline's branch (default: main)")
-        add("--bucket", help="existing artifact bucket (default: one is created)")
-        add("--strategy", help="releases' default: all-at-once (default), canary:P:N or "
-              "linear:S:N (N minutes)")
-        add("--bake-seconds", type=int, help="releases' default watch after all traffic is "
-              f"on green (default: {defaults.BAKE_SECONDS})")
-        add("--alarm", action="append", metavar="ALARM_NAME",
-              help="CloudWatch alarm that rolls a release back (repeatable)")
+    add = up.add_argument
+    add("--dry-run", action="store_true",
+        help="show what would be created, uploaded and updated, change nothing")
+    add("--approver-email", action="append", metavar="EMAIL",
+        help="receives approval requests and outcomes (repeatable, up to 3)")
+    add("--test-cidr", help="who may reach the test port (required with --aws)")
+    add("--production-cidr", help="who may reach production (default: 0.0.0.0/0)")
+    add("--production-port", type=int, help=f"listener port of production (default: "
+        f"{defaults.PRODUCTION_PORT}, sandbox 8000; an update keeps the deployed one)")
+    add("--test-port", type=int, help=f"listener port of green (default: "
+        f"{defaults.TEST_PORT}; an update keeps the deployed one)")
+    add("--launch-type", choices=["FARGATE", "EC2"], help="default: FARGATE")
+    add("--task-subnets", choices=["private", "public"],
+        help="private (default), or public: no NAT gateways (cheaper), tasks get public IPs")
+    add("--certificate-arn", help="ACM certificate: HTTPS on production")
+    add("--image", help="initial image of both sides (first deployment only)")
+    add("--container-port", type=int,
+        help=f"port the container listens on (default: {defaults.CONTAINER_PORT})")
+    add("--health-check-path", help="the target groups' health check (default: /)")
+    add("--connection-arn", help="CodeConnections ARN: enables the pipeline")
+    add("--repository", help="owner/name of the application repository")
+    add("--branch", help="the pipeline's branch (default: main)")
+    add("--bucket", help="existing artifact bucket (default: one is created)")
+    add("--strategy", help="releases' default: all-at-once (default), canary:P:N or "
+        "linear:S:N (N minutes)")
+    add("--bake-seconds", type=int, help="releases' default watch after all traffic is "
+        f"on green (default: {defaults.BAKE_SECONDS})")
+    add("--alarm", action="append", metavar="ALARM_NAME",
+        help="CloudWatch alarm that rolls a release back (repeatable)")
     commands.add_parser("status", parents=[common], help="which side is live, images, health, releases running")
     release = commands.add_parser("release", parents=[common], help="put IMAGE on green and release it")
     release.add_argument("--image", required=True)
@@ -138,11 +139,29 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("down", parents=[common], help="sandbox: stop it and remove its state")
     destroy = commands.add_parser("destroy", parents=[common], help="AWS: delete everything deploy.py created")
     destroy.add_argument("--dry-run", action="store_true", help="show what would be deleted and kept, and stop")
+    destroy.add_argument("--bucket", help="the artifact bucket given at deploy time: kept, never deleted")
     return top
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments; with no command, those of `up` (the default command)."""
+    return parser().parse_args(argv if _names_a_command(argv) else ["up", *argv])
+
+
+def _names_a_command(argv: list[str]) -> bool:
+    """Whether the first word that is not an option (nor the value of an option every command takes) is a command."""
+    valued = {"--region", "--profile", "--name"}
+    words = iter(argv)
+    for word in words:
+        if word in valued:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word in COMMANDS
+    return False
+
+
 def main(argv: list[str] | None = None, sandbox: Sandbox | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     args.sandbox = sandbox
     console = Console(as_json=args.json)
     command = args.command or "up"
@@ -206,7 +225,7 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     unchanged = set(outcomes.values()) == {"unchanged"} and result.results.uploaded == 0
     lines = ["", "Nothing changed: everything was already up to date." if unchanged else "Deployed."]
     lines += table(_summary(target, settings, result.outputs))
-    lines += ["", f"Next: python deploy.py release --image sample-app:v2{' --aws' if args.aws else ''}"]
+    lines += ["", f"Next: {target.release_hint}"]
     console.result(data, lines)
     return 0
 
@@ -344,7 +363,8 @@ def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
     if not args.aws:
         raise DeployError("`destroy` is for AWS (--aws). To stop the sandbox: python deploy.py down")
     target = aws_target(args.region, args.profile)
-    result = system.destroy(target, Settings(name=args.name or Settings.name), console, dry_run=args.dry_run)
+    settings = Settings(name=args.name or Settings.name, bucket=args.bucket)
+    result = system.destroy(target, settings, console, dry_run=args.dry_run)
     if args.dry_run:
         console.result({"dryRun": True, "kept": result.kept}, ["", "dry run: nothing was changed"])
         return 0

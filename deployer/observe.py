@@ -6,8 +6,8 @@ Only reads (Describe*, Get*, Head*): observing never changes anything, which is 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -20,46 +20,8 @@ from release.topology import IDENTIFIER_TAG, single_target
 from . import stacks
 from .errors import DeployError
 from .settings import Settings
+from .state import SIDES, BucketState, Observed, StackState
 from .target import Target
-
-SIDES = ("Code1", "Code2")
-
-
-@dataclass(frozen=True)
-class StackState:
-    name: str
-    status: str
-    parameters: Mapping[str, str]
-    outputs: Mapping[str, str]
-    template: Mapping[str, Any] | None = None  # the deployed template, when it was read
-
-    def parameter(self, key: str, default: str = "") -> str:
-        return self.parameters.get(key) or default
-
-
-@dataclass(frozen=True)
-class BucketState:
-    name: str
-    exists: bool
-    region: str | None = None
-    readable: bool = True
-
-
-@dataclass(frozen=True)
-class Observed:
-    """The deployed system as read at one moment; what a plan is made from."""
-
-    account: str
-    region: str
-    parent: StackState | None
-    service: StackState | None
-    bucket: BucketState | None = None
-    present_keys: frozenset[str] = frozenset()  # artifact keys already in the bucket
-    live_side: str | None = None  # Code1/Code2 behind the production listener; None before the first deploy
-
-    @property
-    def outputs(self) -> Mapping[str, str]:
-        return self.parent.outputs if self.parent else MappingProxyType({})
 
 
 def stack(cfn: Any, name: str, with_template: bool = False) -> StackState | None:
@@ -68,8 +30,7 @@ def stack(cfn: Any, name: str, with_template: bool = False) -> StackState | None
         return None
     template = None
     if with_template and described["StackStatus"] != "REVIEW_IN_PROGRESS":
-        body = cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
-        template = json.loads(body) if isinstance(body, str) else dict(body)
+        template = _template(cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"])
     return StackState(
         name=name, status=described["StackStatus"],
         parameters=MappingProxyType({p["ParameterKey"]: p.get("ParameterValue", "")
@@ -78,18 +39,35 @@ def stack(cfn: Any, name: str, with_template: bool = False) -> StackState | None
         template=template)
 
 
+def _template(body: Any) -> dict[str, Any] | None:
+    """boto3 gives a JSON template as a dict and anything else as text; None when it is not JSON (a template
+    someone deployed as YAML by hand): it then counts as changed."""
+    if not isinstance(body, str):
+        return dict(body)
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def bucket(s3: Any, name: str) -> BucketState:
     try:
-        s3.head_bucket(Bucket=name)
+        head = s3.head_bucket(Bucket=name)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code in {"404", "NoSuchBucket", "NotFound"}:
             return BucketState(name, exists=False)
-        if code in {"403", "AccessDenied", "Forbidden"}:
+        if code in {"403", "AccessDenied", "Forbidden", "301", "400"}:
             return BucketState(name, exists=True, readable=False)
         raise
-    location = s3.get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
-    return BucketState(name, exists=True, region=location)
+    # HeadBucket names the bucket's region; GetBucketLocation answers "EU" or nothing for older regions.
+    region = head.get("BucketRegion") or _location(s3.get_bucket_location(Bucket=name).get("LocationConstraint"))
+    return BucketState(name, exists=True, region=region)
+
+
+def _location(constraint: str | None) -> str:
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, str(constraint))
 
 
 def present(s3: Any, bucket_name: str, keys: Iterable[str]) -> frozenset[str]:
@@ -124,13 +102,26 @@ def live_side(target: Target, parent: StackState) -> str:
     return str(identifier)
 
 
-def system(target: Target, settings: Settings, with_templates: bool = False) -> Observed:
-    """The stacks of `settings.name` and which side is live: enough to operate releases."""
+def running(target: Target, parent: StackState) -> tuple[str, ...]:
+    """Names of the releases in progress (RUNNING executions of the state machine)."""
+    machine = parent.outputs.get("StateMachineArn")
+    if not machine:
+        return ()
+    pages = target.client("stepfunctions").get_paginator("list_executions").paginate(
+        stateMachineArn=machine, statusFilter="RUNNING")
+    return tuple(e["name"] for page in pages for e in page["executions"])
+
+
+def system(target: Target, settings: Settings, for_update: bool = False) -> Observed:
+    """The stacks of `settings.name`; `for_update`: also their templates, the live side and the releases in
+    progress, which an update must know (and which tearing down must not depend on)."""
     cfn = target.client("cloudformation")
-    parent = stack(cfn, settings.stack, with_templates)
-    service = stack(cfn, settings.service_stack, with_templates)
-    live = live_side(target, parent) if parent and "LoadBalancerName" in parent.outputs else None
-    return Observed(account=target.account(), region=target.region, parent=parent, service=service, live_side=live)
+    parent = stack(cfn, settings.stack, for_update)
+    service = stack(cfn, settings.service_stack, for_update)
+    deployed = for_update and parent is not None and "LoadBalancerName" in parent.outputs
+    return Observed(account=target.account(), region=target.region, parent=parent, service=service,
+                    live_side=live_side(target, parent) if deployed and parent else None,
+                    running=running(target, parent) if deployed and parent else ())
 
 
 def with_bucket(target: Target, observed: Observed, bucket_name: str, keys: Iterable[str]) -> Observed:

@@ -7,13 +7,13 @@ here and unit-tested without AWS. `execute.py` performs the steps; `--dry-run` o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import DeployError
-from .observe import SIDES, Observed, StackState
 from .settings import Settings
+from .state import SIDES, Observed, StackState
 
 # What to do about a stack that cannot be updated, by status.
 RECOVERY = {
@@ -103,19 +103,45 @@ def s3_url_base(bucket: str, region: str) -> str:
     return f"https://{bucket}.s3.{region}.amazonaws.com"
 
 
-def bucket_name(settings: Settings, account: str, region: str) -> str:
-    return settings.bucket or f"{settings.name}-artifacts-{account}-{region}"
+def bucket_name(settings: Settings, account: str, region: str, observed: Observed | None) -> str:
+    """The bucket asked for, else the one the stack uses, else the one deploy.py creates."""
+    deployed = observed.parent.parameter("CodeBucket") if observed and observed.parent else ""
+    return settings.bucket or deployed or f"{settings.name}-artifacts-{account}-{region}"
+
+
+# Settings that the parent stack records, by its parameter, and how to read each back.
+_RECORDED: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "test_cidr": ("TestCidr", str), "production_cidr": ("ProductionCidr", str),
+    "production_port": ("ProductionPort", int), "test_port": ("TestPort", int),
+    "certificate_arn": ("CertificateArn", str), "launch_type": ("LaunchType", str),
+    "task_subnets": ("TaskSubnets", str), "container_port": ("ContainerPort", int),
+    "health_check_path": ("HealthCheckPath", str), "connection_arn": ("ConnectionArn", str),
+    "repository": ("RepositoryId", str), "branch": ("BranchName", str), "strategy": ("Strategy", str),
+    "bake_seconds": ("BakeSeconds", int),
+}
+
+
+def deployed_settings(parent: StackState) -> dict[str, Any]:
+    """What the deployed stack says was asked, as settings fields."""
+    values = {field_: read(parent.parameters[key]) for field_, (key, read) in _RECORDED.items()
+              if key in parent.parameters}
+    emails = tuple(parent.parameters[key] for key in ("ApproverEmail1", "ApproverEmail2", "ApproverEmail3")
+                   if parent.parameters.get(key))
+    if emails:
+        values["approver_emails"] = emails
+    if "AlarmNames" in parent.parameters:
+        values["alarm_names"] = tuple(a for a in parent.parameters["AlarmNames"].split(",") if a)
+    return values
 
 
 def resolve(defaults: Settings, asked: Mapping[str, Any], observed: Observed) -> Settings:
-    """The settings to deploy: what was asked, else what is deployed (ports: moving a listener is never a side
-    effect of a redeploy), else the target's defaults."""
-    values = dict(asked)
-    if observed.parent is not None:
-        for field_, key in (("production_port", "ProductionPort"), ("test_port", "TestPort")):
-            if field_ not in values and observed.parent.parameter(key):
-                values[field_] = int(observed.parent.parameter(key))
-    return replace(defaults, **values)
+    """The settings to deploy: what was asked, else what is deployed, else the target's defaults.
+
+    A redeploy changes only what it is asked to: it never moves a listener, drops HTTPS or an alarm, or
+    reopens a CIDR as a side effect.
+    """
+    recorded = deployed_settings(observed.parent) if observed.parent is not None else {}
+    return replace(defaults, **{**recorded, **asked})
 
 
 def check_updatable(state: StackState | None) -> None:
@@ -157,6 +183,15 @@ def service_parameters(settings: Settings, images: Mapping[str, str | None]) -> 
             "LaunchType": settings.launch_type, "ContainerPort": str(settings.container_port)}
 
 
+def keep_the_rest(parameters: dict[str, Value], state: StackState | None, template: bytes) -> dict[str, Value]:
+    """On an update, every deployed parameter the plan does not set keeps its value (CloudFormation would put
+    the template's default back: an operator's DesiredCount, a log retention), if the template still has it."""
+    if state is None:
+        return parameters
+    declared = json.loads(template).get("Parameters", {})
+    return {**{key: None for key in state.parameters if key in declared}, **parameters}
+
+
 def preview(state: StackState | None, template: bytes, parameters: Mapping[str, Value]) -> tuple[str, ...]:
     """What is known to change without asking CloudFormation: the template and the parameters."""
     new_template = json.loads(template)
@@ -174,6 +209,10 @@ def plan_up(settings: Settings, artifacts: Artifacts, observed: Observed, tls_on
     """Bucket, artifacts, the parent stack, then the service pair (which needs the parent's outputs)."""
     check_updatable(observed.parent)
     check_updatable(observed.service)
+    if observed.running:
+        raise DeployError(f"A release is in progress ({', '.join(observed.running)}): an update now could move "
+                          "production under it. Wait for it to end (`python deploy.py status`), or decide or "
+                          "abort it, then deploy again. Nothing was changed.")
     steps: list[Step] = []
     bucket = observed.bucket
     if bucket is None or not bucket.exists:
@@ -191,14 +230,16 @@ def plan_up(settings: Settings, artifacts: Artifacts, observed: Observed, tls_on
     missing = tuple(sorted(set(artifacts.objects) - observed.present_keys))
     steps.append(Upload(artifacts.bucket, missing, len(artifacts.objects) - len(missing)))
 
-    parent = parent_parameters(settings, artifacts, observed.live_side or "Code1")
+    parent = keep_the_rest(parent_parameters(settings, artifacts, observed.live_side or "Code1"), observed.parent,
+                           artifacts.objects[artifacts.parent_key])
     steps.append(DeployStack(settings.stack, artifacts.url(artifacts.parent_key), parent,
                              create=observed.parent is None or observed.parent.status == "REVIEW_IN_PROGRESS",
                              preview=preview(observed.parent, artifacts.objects[artifacts.parent_key], parent)))
     creating = observed.service is None or observed.service.status == "REVIEW_IN_PROGRESS"
     # A new service pair starts with the initial image on both sides; an existing one keeps what it runs.
     images: dict[str, str | None] = dict.fromkeys(SIDES, settings.image if creating else None)
-    service = service_parameters(settings, images)
+    service = keep_the_rest(service_parameters(settings, images), observed.service,
+                            artifacts.objects[artifacts.service_key])
     steps.append(DeployStack(settings.service_stack, artifacts.url(artifacts.service_key), service, creating,
                              preview(observed.service, artifacts.objects[artifacts.service_key], service)))
     return steps
@@ -229,8 +270,11 @@ def plan_destroy(settings: Settings, observed: Observed, default_bucket: str) ->
     deployed_bucket = observed.parent.parameter("CodeBucket") if observed.parent else ""
     if settings.bucket:
         steps.append(Keep(f"bucket {settings.bucket}", "you provided it (--bucket)"))
+    elif deployed_bucket and deployed_bucket != default_bucket:
+        # Only the bucket deploy.py creates is deploy.py's to delete; another one was the user's (--bucket).
+        steps.append(Keep(f"bucket {deployed_bucket}", "deploy.py did not create it (it was given with --bucket)"))
     else:
-        steps.append(DeleteBucket(deployed_bucket or default_bucket))
+        steps.append(DeleteBucket(default_bucket))
     steps.append(Keep(f"ECR repository {settings.name} (if the pipeline created it)",
                       "images are release history (DeletionPolicy Retain); delete it with "
                       "`aws ecr delete-repository --force`"))

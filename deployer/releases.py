@@ -32,6 +32,7 @@ from . import observe, system
 from .console import Console
 from .errors import DeployError
 from .settings import Settings
+from .stacks import Outcome
 from .target import Target
 
 APPROVAL = defaults.APPROVAL_STATE
@@ -120,7 +121,9 @@ def running_releases(system_: System) -> list[dict[str, Any]]:
 
 def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     """Every event of the execution, in order, read page by page."""
-    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    # Without each state's input and output (not needed here), in the largest pages the API gives.
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn,
+                                                                includeExecutionData=False, maxResults=1000)
     return [event for page in pages for event in page["events"]]
 
 
@@ -152,7 +155,7 @@ def put_image_on_green(system_: System, console: Console, image: str) -> Topolog
     blue = str(topology["blue"]["identifier"])
     console.step(f"putting {image} on green ({topology['green']['targetGroupName']}); blue keeps {images[blue]}")
     result = system.set_images(system_.target, system_.settings, console, images)
-    if all(r.outcome.value == "unchanged" for r in result.stacks.values()):
+    if all(r.outcome is Outcome.UNCHANGED for r in result.stacks.values()):
         console.step("green already runs that image")
     return topology
 

@@ -41,17 +41,20 @@ def build(target: Target, bucket: str) -> plan.Artifacts:
 def up(target: Target, asked: Mapping[str, Any], console: Console, dry_run: bool = False) -> UpResult:
     """Deploy or update everything; with `dry_run`, print the plan and change nothing."""
     defaults = target.defaults()
-    validate(plan.resolve(defaults, asked, observe.Observed("", target.region, None, None)))
     account = target.account()  # a missing-credentials error is the first thing said
-    current = observe.system(target, Settings(name=str(asked.get("name", defaults.name))), with_templates=True)
+    name = Settings(name=str(asked.get("name", defaults.name)))
+    current = observe.system(target, name)
     settings = plan.resolve(defaults, asked, current)
+    validate(settings)
     problems = target.check(settings, frozenset(asked), new_system=current.parent is None)
     if problems:
         raise DeployError("Cannot deploy:\n  - " + "\n  - ".join(problems) + "\nNothing was changed.")
-    bucket = plan.bucket_name(settings, account, target.region)
+    bucket = plan.bucket_name(settings, account, target.region, current)
     console.step(f"{'planning' if dry_run else 'deploying'} {settings.name} to {target.where}")
     artifacts = build(target, bucket)
-    observed = observe.with_bucket(target, current, bucket, artifacts.objects)
+    # Read again after the (possibly long) build: the live side and the releases in progress as they are now.
+    observed = observe.with_bucket(target, observe.system(target, settings, for_update=True), bucket,
+                                   artifacts.objects)
     steps = plan.plan_up(settings, artifacts, observed, target.tls_only_bucket)
     executor: Executor = DisplayExecutor(console) if dry_run else AwsExecutor(target, console, artifacts.objects)
     results = executor.run(steps)
@@ -69,6 +72,7 @@ def set_images(target: Target, settings: Settings, console: Console, images: Map
 
 def destroy(target: Target, settings: Settings, console: Console, dry_run: bool = False) -> Results:
     observed = observe.system(target, settings)
-    steps = plan.plan_destroy(settings, observed, plan.bucket_name(settings, target.account(), target.region))
+    default_bucket = plan.bucket_name(Settings(name=settings.name), target.account(), target.region, None)
+    steps = plan.plan_destroy(settings, observed, default_bucket)
     executor: Executor = DisplayExecutor(console) if dry_run else AwsExecutor(target, console)
     return executor.run(steps)

@@ -35,6 +35,10 @@ class Target(Protocol):
         """The command that deploys to this target, for messages."""
 
     @property
+    def release_hint(self) -> str:
+        """The command that releases a new version on this target, for the summary's last line."""
+
+    @property
     def bundles_dependencies(self) -> bool:
         """Whether the Lambda package carries the handlers' dependencies (else the runtime provides them)."""
 
@@ -74,6 +78,7 @@ class AwsTarget:
     _account: str | None = None
 
     deploy_hint = "python deploy.py --aws"
+    release_hint = "python deploy.py release --aws --image <your image, e.g. an ECR repository URI:tag>"
     bundles_dependencies = True
     tls_only_bucket = True
 

@@ -31,6 +31,9 @@ UNSUPPORTED = {
                       "are not emulated); release with `python deploy.py release --image ...`",
     "repository": "--repository: the sandbox runs no pipeline; release with `python deploy.py release --image ...`",
     "branch": "--branch: the sandbox runs no pipeline; release with `python deploy.py release --image ...`",
+    "launch_type": "--launch-type: the sandbox runs every task as a local process; there is no Fargate or EC2 "
+                   "capacity to choose",
+    "task_subnets": "--task-subnets: the sandbox's tasks get loopback addresses; there are no subnets to choose",
 }
 
 
@@ -50,6 +53,7 @@ class SandboxTarget:
     region = REGION
     where = "the sandbox"
     deploy_hint = "python deploy.py"
+    release_hint = "python deploy.py release --image sample-app:v2"
     bundles_dependencies = False  # the handlers run with this machine's packages
     tls_only_bucket = False  # the sandbox's S3 is plain HTTP on loopback, where a TLS-only policy refuses all
 

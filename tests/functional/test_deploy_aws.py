@@ -255,3 +255,35 @@ def test_an_aws_error_is_one_line_naming_the_operation_never_a_traceback(
     [line] = err.strip().splitlines()
     assert line.startswith(f"error: {operation} failed with {code}: injected.") and words in line
     assert "Traceback" not in out + err
+
+
+def test_destroy_works_when_the_live_side_cannot_be_read(deployed: dict[str, Any],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Tearing down must not depend on the load balancer being whole: a broken system is what one removes."""
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    lb = elbv2.describe_load_balancers(Names=["shop-alb"])["LoadBalancers"][0]["LoadBalancerArn"]
+    for listener in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]:
+        elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
+    refused, _, err = run(capsys, *BASE)  # an update must know the live side: refused, naming why
+    assert refused == 2 and "Could not read which side is live" in err
+    code, out, err = run(capsys, "destroy", "--aws", "--region", REGION)
+    assert code == 0, out + err
+    assert set(stacks().values()) <= {"DELETE_COMPLETE"}
+
+
+def test_destroy_keeps_a_bucket_given_at_deploy_time(mocked: None, capsys: pytest.CaptureFixture[str]) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="team-artifacts")
+    code, out, err = run(capsys, *BASE, "--bucket", "team-artifacts")
+    assert code == 0, out + err
+    code, out, err = run(capsys, "destroy", "--aws", "--region", REGION)  # no --bucket this time
+    assert code == 0, out + err
+    assert "bucket team-artifacts: deploy.py did not create it" in out
+    assert "team-artifacts" in {b["Name"] for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]}
+
+
+def test_destroy_dry_run_deletes_nothing(deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    before = everything()
+    code, out, err = run(capsys, "destroy", "--aws", "--region", REGION, "--dry-run")
+    assert code == 0, out + err
+    assert "would delete stack shop-service" in out and "would empty (every version) and delete bucket" in out
+    assert everything() == before

@@ -126,11 +126,10 @@ def test_the_command_line_deploys_with_the_same_defaults() -> None:
 def test_the_command_line_help_states_the_defaults() -> None:
     from deployer.cli import parser
 
-    text = " ".join(parser().format_help().split())
     up = " ".join(parser()._subparsers._group_actions[0].choices["up"].format_help().split())  # type: ignore[union-attr,index]
     for fact in (f"default: {defaults.PRODUCTION_PORT}", f"default: {defaults.TEST_PORT}",
                  f"default: {defaults.BAKE_SECONDS}", f"default: {defaults.CONTAINER_PORT}"):
-        assert fact in text and fact in up
+        assert fact in up
 
 
 def test_the_engine_parses_a_request_with_the_same_defaults() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from deployer import plan
 from deployer.errors import DeployError
-from deployer.observe import BucketState, Observed, StackState
 from deployer.settings import Settings
+from deployer.state import BucketState, Observed, StackState
 
 ROOT = Path(__file__).resolve().parents[2]
 PARENT_TEMPLATE = json.dumps({"Resources": {"Engine": {"Type": "AWS::CloudFormation::Stack"}}}).encode()
@@ -110,8 +110,11 @@ def test_destroy_deletes_the_services_first_and_keeps_a_bucket_the_user_gave() -
     assert steps[:2] == [plan.DeleteStack("shop-service"), plan.DeleteStack("shop")]
     assert plan.Keep("bucket mine", "you provided it (--bucket)") in steps
     assert not any(isinstance(s, plan.DeleteBucket) for s in steps)
-    own = plan.plan_destroy(Settings(), deployed(CodeBucket="shop-artifacts"), "x")
+    own = plan.plan_destroy(Settings(), deployed(CodeBucket="shop-artifacts"), "shop-artifacts")
     assert plan.DeleteBucket("shop-artifacts") in own
+    given_at_deploy = plan.plan_destroy(Settings(), deployed(CodeBucket="team-bucket"), "shop-artifacts")
+    assert not any(isinstance(s, plan.DeleteBucket) for s in given_at_deploy)
+    assert any(isinstance(s, plan.Keep) and s.what == "bucket team-bucket" for s in given_at_deploy)
 
 
 def test_every_step_reads_as_a_sentence() -> None:
@@ -129,8 +132,69 @@ def test_the_deployer_never_imports_the_sandbox() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--aws", "status"], ["status", "--aws"], ["--aws", "--name", "x", "release",
-                                                                           "--image", "i"]])
+                                                                           "--image", "i"], ["--aws", "--dry-run"]])
 def test_an_option_given_before_or_after_the_command_counts(argv: list[str]) -> None:
-    from deployer.cli import parser
+    from deployer.cli import parse
 
-    assert parser().parse_args(argv).aws is True
+    assert parse(argv).aws is True
+
+
+@pytest.mark.parametrize("argv", [["--dry-run", "destroy", "--aws"], ["--dry-run", "release", "--image", "i"],
+                                  ["--strategy", "canary:10:1", "release", "--image", "i"], ["status", "--dry-run"]])
+def test_an_option_of_another_command_is_refused_never_ignored(argv: list[str],
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from deployer.cli import parse
+
+    with pytest.raises(SystemExit) as exited:
+        parse(argv)
+    assert exited.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_no_command_is_up_with_its_options() -> None:
+    from deployer.cli import parse
+
+    args = parse(["--dry-run", "--image", "app:v1", "--aws"])
+    assert (args.command, args.dry_run, args.image, args.aws) == ("up", True, "app:v1", True)
+
+
+def test_planning_imports_no_aws_sdk() -> None:
+    """Planning is pure: importing it loads neither boto3 nor botocore (nor anything that talks to AWS)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, deployer.plan; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'boto3', 'botocore'}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": f"{ROOT}:{ROOT / 'handlers'}"})
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_service_stack_has_no_secret_parameter() -> None:
+    """A release states every service-stack parameter as deployed; a NoEcho one would be sent back as ****."""
+    assert "NoEcho" not in (ROOT / "cfn" / "service.yaml").read_text()
+
+
+def test_an_update_keeps_parameters_it_does_not_set_rather_than_the_template_default() -> None:
+    template = json.dumps({"Parameters": {"DesiredCount": {}, "Code1": {}, "Code2": {}, "Name": {}},
+                           "Resources": {}}).encode()
+    state = stack("shop-service", {"DesiredCount": "10", "Gone": "x", "Code1": "a", "Code2": "b"}, template)
+    kept = plan.keep_the_rest({"Name": "shop", "Code1": None, "Code2": None}, state, template)
+    assert kept["DesiredCount"] is None and "Gone" not in kept  # kept as deployed; dropped if no longer declared
+    assert plan.keep_the_rest({"Name": "shop"}, None, template) == {"Name": "shop"}
+
+
+def test_a_redeploy_keeps_every_deployed_setting_it_is_not_asked_to_change() -> None:
+    observed = deployed(CertificateArn="arn:aws:acm:us-east-1:1:certificate/x", AlarmNames="a,b",
+                        ApproverEmail2="two@example.com", TestCidr="198.51.100.0/24")
+    settings = plan.resolve(Settings(), {"bake_seconds": 30}, observed)
+    assert settings.certificate_arn == "arn:aws:acm:us-east-1:1:certificate/x" and settings.alarm_names == ("a", "b")
+    assert settings.approver_emails == ("ops@example.com", "two@example.com") and settings.test_cidr == \
+        "198.51.100.0/24"
+    assert settings.bake_seconds == 30
+
+
+def test_an_update_is_refused_while_a_release_runs() -> None:
+    from dataclasses import replace
+
+    with pytest.raises(DeployError, match="release is in progress"):
+        plan.plan_up(SETTINGS, ARTIFACTS, replace(deployed(), running=("release-1",)), tls_only=True)
