@@ -353,6 +353,7 @@ def test_a_second_system_runs_beside_the_first_on_its_own_ports(sandbox: Any) ->
     (["--connection-arn", "arn:aws:codeconnections:us-east-1:123456789012:connection/x", "--repository", "o/r"],
      "runs no pipeline"),
     (["--test-cidr", "203.0.113.0/24"], "only a loopback CIDR"),
+    (["--launch-type", "EC2"], "every task as a local process"),
     (["--region", "eu-west-1"], "go with --aws"),
 ])
 def test_a_flag_the_sandbox_cannot_honour_is_refused_not_ignored(sandbox: Any, flags: list[str], words: str) -> None:
