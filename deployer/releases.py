@@ -170,10 +170,10 @@ def start(system_: System, request: dict[str, Any], prefix: str) -> str:
 class Backoff:
     """Poll quickly while the release moves, more slowly while it waits (a bake, an approval)."""
 
-    first: float = 0.5
+    first: float = 0.25
     factor: float = 1.5
-    most: float = 5.0
-    current: float = 0.5
+    most: float = 2.0  # one paged history read every 2 s at most while a bake or an approval waits
+    current: float = 0.25
 
     def moved(self) -> None:
         self.current = self.first
@@ -204,9 +204,12 @@ def follow(system_: System, console: Console, execution_arn: str,
         seen = len(events)
         if any(e["type"] in _ENDED for e in events[-1:]):
             return _ended(sfn, execution_arn, steps, events)
-        if on_approval and not asked and steps and steps[-1] == APPROVAL and pending_for(system_, execution_arn):
-            asked = True
-            on_approval()
+        if on_approval and not asked and steps and steps[-1] == APPROVAL:
+            if pending_for(system_, execution_arn):
+                asked = True
+                on_approval()
+            else:
+                backoff.moved()  # the approval request is being made: answer it as soon as it exists
         if time.monotonic() > deadline:
             raise DeployError(f"The release is still running after {timeout:.0f} s: {execution_arn}")
         sleep(backoff.next())
