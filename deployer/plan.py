@@ -122,7 +122,7 @@ _RECORDED: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 
 def deployed_settings(parent: StackState) -> dict[str, Any]:
-    """What the deployed stack says was asked, as settings fields."""
+    """What the deployed stack says was asked, as settings fields: the one place its parameters are read back."""
     values = {field_: read(parent.parameters[key]) for field_, (key, read) in _RECORDED.items()
               if key in parent.parameters}
     emails = tuple(parent.parameters[key] for key in ("ApproverEmail1", "ApproverEmail2", "ApproverEmail3")

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from release import defaults
@@ -31,6 +31,7 @@ from release.topology import Topology, forward_weights
 from . import observe, system
 from .console import Console
 from .errors import DeployError
+from .plan import deployed_settings
 from .settings import Settings
 from .stacks import Outcome
 from .target import Target
@@ -41,12 +42,11 @@ _ENDED = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "Executi
 
 @dataclass(frozen=True)
 class System:
-    """The deployed system: its coordinates (the parent stack's outputs) and its deployed parameters."""
+    """The deployed system: its coordinates (the parent stack's outputs) and its settings as deployed."""
 
     target: Target
-    settings: Settings
+    settings: Settings  # as the stack records them (ports, the release policy), read once
     outputs: Mapping[str, str]
-    parameters: Mapping[str, str]
 
     @classmethod
     def load(cls, target: Target, settings: Settings) -> System:
@@ -54,18 +54,15 @@ class System:
         if parent is None or "StateMachineArn" not in parent.outputs:
             raise DeployError(f"{settings.stack} is not deployed in {target.where}. Run `{target.deploy_hint}` "
                               "first.")
-        return cls(target, settings, parent.outputs, parent.parameters)
-
-    def deployed(self, key: str, default: object) -> str:
-        return self.parameters.get(key) or str(default)
+        return cls(target, replace(settings, **deployed_settings(parent)), parent.outputs)
 
     @property
     def production_port(self) -> int:
-        return int(self.deployed("ProductionPort", defaults.PRODUCTION_PORT))
+        return self.settings.production_port
 
     @property
     def test_port(self) -> int:
-        return int(self.deployed("TestPort", defaults.TEST_PORT))
+        return self.settings.test_port
 
     def base_request(self) -> dict[str, Any]:
         return {"loadBalancer": self.outputs["LoadBalancerName"], "cluster": self.outputs["ClusterName"],
@@ -73,9 +70,8 @@ class System:
 
     def traffic_defaults(self) -> dict[str, Any]:
         """The stack's release policy: what a release uses unless it asks otherwise."""
-        return {"strategy": self.deployed("Strategy", defaults.STRATEGY),
-                "bakeSeconds": int(self.deployed("BakeSeconds", defaults.BAKE_SECONDS)),
-                "alarms": [a for a in self.parameters.get("AlarmNames", "").split(",") if a]}
+        return {"strategy": self.settings.strategy, "bakeSeconds": self.settings.bake_seconds,
+                "alarms": list(self.settings.alarm_names)}
 
     def topology(self, allow_split: bool = False) -> Topology:
         try:

@@ -58,7 +58,7 @@ def test_follow_backs_off_while_nothing_moves_and_describes_once_at_the_end() ->
     done = [*bake, {"id": 5, "type": "ExecutionSucceeded", "timestamp": START + timedelta(seconds=9)}]
     sfn = StepFunctions([first, bake, bake, bake, bake, done])
     slept: list[float] = []
-    system = System(FakeTarget(sfn), Settings(), {}, {})  # type: ignore[arg-type]
+    system = System(FakeTarget(sfn), Settings(), {})  # type: ignore[arg-type]
     run = follow(system, Console(), "arn:execution", sleep=slept.append, backoff=Backoff(first=1, factor=2, most=3))
     assert run.status == "SUCCEEDED" and run.steps == ["Discover", "Take the lock", "Is green healthy?", "Bake"]
     assert slept == [1, 1, 2, 3, 3]  # reset when the execution moved, then longer while it waits, capped
