@@ -23,7 +23,6 @@ class Outcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
-    DELETED = "deleted"
     PLANNED = "planned"  # a dry run: nothing was done
 
 

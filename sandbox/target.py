@@ -57,14 +57,21 @@ class SandboxTarget:
     bundles_dependencies = False  # the handlers run with this machine's packages
     tls_only_bucket = False  # the sandbox's S3 is plain HTTP on loopback, where a TLS-only policy refuses all
 
+    def __post_init__(self) -> None:
+        # One session for every client (a session loads the service models once); the sandbox accepts any
+        # credentials, and fixed ones keep a user's real keys out of it.
+        self._session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox",  # noqa: S106
+                                      region_name=REGION)
+        self._account: str | None = None
+
     def client(self, service: str) -> Any:
-        # The sandbox accepts any credentials; fixed ones keep a user's real keys out of it.
-        session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox",  # noqa: S106
-                                region_name=REGION)
-        return session.client(service, endpoint_url=self.info.endpoint, config=_CONFIG)  # type: ignore[call-overload]
+        return self._session.client(service, endpoint_url=self.info.endpoint,  # type: ignore[call-overload]
+                                    config=_CONFIG)
 
     def account(self) -> str:
-        return account_of(self.client("sts"))
+        if self._account is None:
+            self._account = account_of(self.client("sts"))
+        return self._account
 
     def defaults(self) -> Settings:
         return defaults()
