@@ -703,8 +703,13 @@ def use_loopback_load_balancers() -> None:
 def _dynamodb_serialised_writes() -> list[Replacement]:
     """DynamoDB: a conditional write is not atomic when requests arrive concurrently (moto checks, then writes,
     without a lock); here writes to one backend are serialised, as DynamoDB's are per item."""
-    return [Replacement(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
-            for name in ("put_item", "update_item", "delete_item", "transact_write_items")]
+    # The request handlers too: UpdateItem deep-copies the stored item before the backend call, and a concurrent
+    # write changing that item mid-copy fails with "dictionary changed size during iteration".
+    from moto.dynamodb.responses import DynamoHandler
+
+    names = ("put_item", "update_item", "delete_item", "transact_write_items")
+    return [Replacement(owner, name, _serialised(getattr(owner, name)))
+            for owner in (DynamoDBBackend, DynamoHandler) for name in names]
 
 
 def _serialised(method: Any) -> Any:
