@@ -32,6 +32,8 @@ APPROVALS = "/approvals/"
 # function; the sandbox answers the same.
 APPROVAL_METHODS = frozenset({"GET", "POST"})
 GATEWAY_NOT_FOUND = b'{"message":"Not Found"}'
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_LINE = 65537
 HTML, JSON = "text/html; charset=utf-8", "application/json"
 
 
@@ -124,29 +126,63 @@ def make_server(host: str, port: int, endpoint_url: str, describe: Any,
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             """Answer a request whose body goes unused: skip the body so the next request on the connection parses."""
-            length = self.headers.get("Content-Length") or "0"
-            if "Transfer-Encoding" in self.headers or not length.isdigit():  # a body of unknown length: no skipping
+            if self._read_body() is None:  # a body that cannot be read to its end: answer, then close
                 self.close_connection = True
                 headers = {**headers, "Connection": "close"}
-            else:
-                self.rfile.read(int(length))
             self._send(status, body, headers)
 
+        def _read_body(self) -> bytes | None:
+            """The request's body, read to its end; None when its length cannot be known or is too large.
+
+            A chunked body is read chunk by chunk: answering and closing while the client still sends
+            would reset the connection under the client before it reads the answer.
+            """
+            encoding = self.headers.get("Transfer-Encoding")
+            if encoding is None:
+                length = self.headers.get("Content-Length") or "0"
+                if not length.isdigit() or int(length) > MAX_BODY:
+                    return None
+                return self.rfile.read(int(length))
+            if encoding.strip().lower() != "chunked":
+                return None
+            chunks: list[bytes] = []
+            received = 0
+            while True:
+                try:
+                    size = int(self.rfile.readline(MAX_LINE).split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    return None
+                received += size
+                if size < 0 or received > MAX_BODY:
+                    return None
+                if size == 0:
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(MAX_LINE)  # the CRLF that ends the chunk
+            while self.rfile.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):  # trailers, then the blank line
+                pass
+            return b"".join(chunks)
+
         def _approval(self) -> None:
+            url = urlsplit(self.path)
+            body = self._read_body()
+            if body is None:  # API Gateway's answer to a payload over its limit
+                self.close_connection = True
+                self._send(413, b'{"message":"Request Entity Too Large"}',
+                           {"Content-Type": "application/json", "Connection": "close"})
+                return
             function = approval_function()
             if function is None:
                 self._send(503, b"the approval function is not deployed\n", {"Content-Type": "text/plain"})
                 return
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            event = api_event(self.command, url.path, url.query, dict(self.headers.items()),
-                              self.rfile.read(length) if length else b"", self.client_address[0])
+            event = api_event(self.command, url.path, url.query, dict(self.headers.items()), body,
+                              self.client_address[0])
             payload = invoke(client, function, event)
             if payload is None:
                 self._send(502, b"Internal Server Error\n", {"Content-Type": "text/plain"})
                 return
-            body = payload.get("body") or ""
-            data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
+            page = payload.get("body") or ""
+            data = base64.b64decode(page) if payload.get("isBase64Encoded") else page.encode()
             self._send(int(payload.get("statusCode", 200)), data, dict(payload.get("headers") or {}))
 
         def _route(self) -> None:

@@ -102,10 +102,30 @@ def test_the_sandbox_pages_answer_other_methods_with_405(web: http.client.HTTPCo
     assert response.status == 200 and isinstance(json.loads(data), list)
 
 
-def test_a_body_of_unknown_length_closes_the_connection_after_a_complete_answer(
+def test_a_chunked_body_is_read_to_its_end_and_the_connection_kept(
         web: http.client.HTTPConnection) -> None:
-    web.request("PUT", f"/approvals/{secrets.token_urlsafe(32)}", body=iter([b"decision=approve"]),
-                encode_chunked=True)
+    for _ in range(2):  # the second exchange shows the whole body was consumed
+        web.request("PUT", f"/approvals/{secrets.token_urlsafe(32)}",
+                    body=iter([b"decision=", b"approve", b"&name=Ada"]), encode_chunked=True)
+        response = web.getresponse()
+        assert response.status == 404 and response.read() == NOT_FOUND
+        assert not response.will_close
+
+
+def test_a_chunked_post_reaches_the_approval_function_whole(world: World) -> None:
+    with serving(world.client("lambda")) as web:
+        web.request("POST", f"/approvals/{secrets.token_urlsafe(32)}",
+                    body=iter([b"decision=", b"approve"]), encode_chunked=True,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = web.getresponse()
+        assert response.status == 404 and b"not valid" in response.read()
+
+
+def test_a_body_over_the_gateways_limit_is_refused_and_the_connection_closed(
+        web: http.client.HTTPConnection, lambda_client: RecordingLambda) -> None:
+    web.putrequest("POST", f"/approvals/{secrets.token_urlsafe(32)}")
+    web.putheader("Content-Length", str(11 * 1024 * 1024))
+    web.endheaders()
     response = web.getresponse()
-    assert response.status == 404 and response.read() == NOT_FOUND
-    assert response.will_close
+    assert response.status == 413 and response.will_close
+    assert lambda_client.invoked == []
