@@ -22,14 +22,15 @@ import sys
 import tempfile
 import threading
 import traceback
-import uuid
 import zipfile
-from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
+
+from sandbox.iam import enforce
+from sandbox.lambda_context import LocalContext
 
 _lock = threading.RLock()
 _code_root = Path(tempfile.gettempdir()) / "ecs-bluegreen-lambda-code"
@@ -38,23 +39,6 @@ _installed = False
 # function name, error type, wall seconds, the handler's own seconds and its AWS API calls (subprocess mode):
 # for tests and benchmarks; the sandbox serves them at /metrics.json
 INVOCATIONS: list[dict[str, Any]] = []
-
-
-@dataclass
-class LocalContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = ""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
 
 
 def unpack(code_bytes: bytes) -> Path:
@@ -88,7 +72,7 @@ def _run_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, st
         started = time.perf_counter()
         error_type = None
         try:
-            with invocation_settings(variables):
+            with invocation_settings(variables), enforce.acting_as(_principal(function)):
                 handler = getattr(import_module(module_name), handler_name)
                 payload = event if not isinstance(event, str) else json.loads(event or "{}")
                 context = LocalContext(function.function_name, function.function_arn, int(function.memory_size),
@@ -106,13 +90,19 @@ def _run_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, st
     return result, errored, ""
 
 
+def _principal(function: LambdaFunction) -> enforce.Principal:
+    """The function's execution role as deployed: every call its handler makes is authorized against it."""
+    return enforce.principal_of(str(function.role), function.function_name)
+
+
 def _run_in_subprocess(function: LambdaFunction, event: Any, endpoint_url: str) -> tuple[str, bool, str]:
     """A fresh interpreter per invocation: real isolation and the function's timeout enforced."""
     import subprocess
     import time
 
     code_dir = unpack(function.code_bytes)
-    payload = event if isinstance(event, str) else json.dumps(event)
+    payload = json.dumps({"event": event if isinstance(event, str) else json.dumps(event),
+                          "principal": _principal(function).to_json()})
     environment = {
         "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(code_dir), "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_REGION": function.region,
@@ -170,6 +160,8 @@ def install_in_process() -> None:
 
         def invoke(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
             return _run_in_process(self, event)
+
+        enforce.install()
 
         LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
         _installed = True

@@ -1,6 +1,8 @@
 """Runs one Lambda invocation in a fresh interpreter (see `lambda_runtime._run_in_subprocess`).
 
-Reads the event on stdin; prints one JSON line {"payload": ..., "errored": ...} last on stdout.
+Reads {"event", "principal"} on stdin (the principal: the function's role and its policies, which every
+AWS call the handler makes is authorized against, see `sandbox.iam.enforce`); prints one JSON line
+{"payload": ..., "errored": ...} last on stdout.
 The handler's own output (its logs) goes to stderr, as Lambda's would go to CloudWatch Logs.
 """
 
@@ -32,20 +34,25 @@ def count_api_calls() -> Counter[str]:
 
 
 def main() -> None:
-    from sandbox.lambda_runtime import LocalContext
+    from sandbox.iam import enforce
+    from sandbox.lambda_context import LocalContext
 
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # logs go where Lambda's logs go; stdout carries only the result
     module_name, handler_name = os.environ["LAMBDA_HANDLER"].rsplit(".", 1)
     context = LocalContext(os.environ["LAMBDA_FUNCTION_NAME"], os.environ["LAMBDA_FUNCTION_ARN"],
                            int(os.environ["LAMBDA_MEMORY"]), int(os.environ["LAMBDA_TIMEOUT"]))
+    request = json.loads(sys.stdin.read())
+    enforce.install()
     calls = count_api_calls()
     started = time.perf_counter()
     try:
-        event = json.loads(sys.stdin.read() or "{}")
+        event = json.loads(request["event"] or "{}")
         handler = getattr(import_module(module_name), handler_name)
         started = time.perf_counter()  # what Lambda bills for a warm invocation: the handler, not the import
-        result = {"payload": json.dumps(handler(event, context)), "errored": False}
+        with enforce.acting_as(enforce.Principal.from_json(request["principal"])):
+            payload = handler(event, context)
+        result = {"payload": json.dumps(payload), "errored": False}
     except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports it
         traceback.print_exc()
         result = {"payload": json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}),

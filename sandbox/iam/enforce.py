@@ -1,0 +1,133 @@
+"""Every AWS call a function makes, authorized against the function's deployed role before it is sent.
+
+The role is read from the sandbox's IAM as CloudFormation created it (inline and attached policies). A
+call the role does not allow fails as AWS fails it: the service's own access-denied error, with AWS's
+message naming the assumed role, the action and the resource. Identity-based policies are what is
+evaluated; resource policies, permission boundaries and SCPs are not (the README lists this).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from .policy import Decision, evaluate
+from .requests import Scope, iam_prefix, requests_for
+
+# The error each service answers with when IAM refuses a call, and its HTTP status.
+_DENIED = {"elasticloadbalancing": ("AccessDenied", 400), "cloudwatch": ("AccessDenied", 403),
+           "sns": ("AuthorizationError", 403), "s3": ("AccessDenied", 403), "sts": ("AccessDenied", 403)}
+_DEFAULT_DENIED = ("AccessDeniedException", 400)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A function's assumed role: who calls, and the identity-based policies that decide."""
+
+    role_arn: str
+    session: str
+    documents: tuple[Mapping[str, Any], ...]
+
+    @property
+    def scope(self) -> tuple[str, str]:
+        _, partition, _, _, account, _ = self.role_arn.split(":", 5)
+        return partition, account
+
+    @property
+    def arn(self) -> str:
+        partition, account = self.scope
+        return f"arn:{partition}:sts::{account}:assumed-role/{self.role_arn.rsplit('/', 1)[-1]}/{self.session}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"roleArn": self.role_arn, "session": self.session, "documents": list(self.documents)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Principal:
+        return cls(data["roleArn"], data["session"], tuple(data["documents"]))
+
+
+def _document(text: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(text, Mapping):
+        return text
+    return dict(json.loads(unquote(text) if text.lstrip().startswith("%") else text))
+
+
+def principal_of(role_arn: str, session: str) -> Principal:
+    """The deployed role's policies, from the sandbox's IAM (moto's backend, read in place)."""
+    from moto.iam.models import iam_backends
+
+    _, partition, _, _, account, _ = role_arn.split(":", 5)
+    role = iam_backends[account][partition].get_role_by_arn(role_arn)
+    documents = [_document(text) for text in role.policies.values()]
+    for policy in role.managed_policies.values():
+        version = next(v for v in policy.versions if v.version_id == policy.default_version_id)
+        documents.append(_document(version.document))
+    return Principal(role_arn, session, tuple(documents))
+
+
+def denial(principal: Principal, region: str, endpoint_prefix: str, operation: str,
+           params: Mapping[str, Any]) -> tuple[str, int, str] | None:
+    """(error code, HTTP status, AWS's message) when IAM refuses this call, else None."""
+    partition, account = principal.scope
+    for request in requests_for(Scope(partition, region, account), endpoint_prefix, operation, params):
+        decision = evaluate(principal.documents, request)
+        if decision is Decision.ALLOW:
+            continue
+        why = ("with an explicit deny in an identity-based policy" if decision is Decision.EXPLICIT_DENY
+               else f"because no identity-based policy allows the {request.action} action")
+        code, status = _DENIED.get(iam_prefix(endpoint_prefix), _DEFAULT_DENIED)
+        return code, status, (f"User: {principal.arn} is not authorized to perform: {request.action} "
+                              f"on resource: {request.resource} {why}")
+    return None
+
+
+_acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("sandbox_iam_principal", default=None)
+_install_lock = threading.Lock()
+_installed = False
+
+
+@contextlib.contextmanager
+def acting_as(principal: Principal) -> Iterator[None]:
+    """Calls made in this context (this thread, this invocation) are authorized as `principal`."""
+    token = _acting.set(principal)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def install() -> None:
+    """Put the check in front of every boto3 client; calls made outside `acting_as` are not checked."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        send = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+        def authorized(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+            principal = _acting.get()
+            if principal is not None:
+                refused = denial(principal, self.meta.region_name, self.meta.service_model.endpoint_prefix,
+                                 operation_name, api_params)
+                if refused is not None:
+                    raise _error(self, operation_name, *refused)
+            return send(self, operation_name, api_params)
+
+        BaseClient._make_api_call = authorized  # type: ignore[attr-defined]
+        _installed = True
+
+
+def _error(client: BaseClient, operation: str, code: str, status: int, message: str) -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    error_class: Any = client.exceptions.from_code(code)  # the service's modelled exception class
+    return error_class(response, operation)  # type: ignore[no-any-return]
+

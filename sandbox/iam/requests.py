@@ -1,0 +1,151 @@
+"""What IAM authorizes for each AWS operation the engine's functions call: the action, its resources, its keys.
+
+IAM names most actions after the operation; the resource is the ARN the call acts on as AWS's Service
+Authorization Reference defines it, or "*" for an action that supports no resource type (then only a
+statement on "*" can allow it). tests/unit/test_iam_requests.py checks this table against that reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .policy import Request
+
+# botocore's endpoint prefix -> IAM's service prefix, where they differ
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+# operations that need no permission at all
+ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
+
+
+@dataclass(frozen=True)
+class Scope:
+    partition: str
+    region: str
+    account: str
+
+    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
+        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account}:{resource}"
+
+
+Resources = Callable[[Scope, Mapping[str, Any]], list[tuple[str, dict[str, str]]]]
+
+
+def _anything(_: Scope, __: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    return [("*", {})]
+
+
+def _param(name: str) -> Resources:
+    """The resource is an ARN the call takes as a parameter."""
+    def resources(_: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+        value = params[name]
+        return [(arn, {}) for arn in ([value] if isinstance(value, str) else value)]
+    return resources
+
+
+def _cluster_arn(scope: Scope, cluster: str) -> str:
+    return cluster if cluster.startswith("arn:") else scope.arn("ecs", f"cluster/{cluster}")
+
+
+def _ecs_cluster_only(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    return [("*", {"ecs:cluster": _cluster_arn(scope, params.get("cluster", "default"))})]
+
+
+def _ecs_services(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    cluster = _cluster_arn(scope, params.get("cluster", "default"))
+    names = params["services"] if "services" in params else [params["service"]]
+    cluster_name = cluster.rsplit("/", 1)[-1]
+    return [(name if name.startswith("arn:") else scope.arn("ecs", f"service/{cluster_name}/{name}"),
+             {"ecs:cluster": cluster}) for name in names]
+
+
+def _table(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    table = params["TableName"]
+    arn = table if table.startswith("arn:") else scope.arn("dynamodb", f"table/{table}")
+    return [(f"{arn}/index/{params['IndexName']}" if "IndexName" in params else arn, {})]
+
+
+def _alarms(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    names = params.get("AlarmNames") or ["*"]
+    return [(scope.arn("cloudwatch", f"alarm:{name}"), {}) for name in names]
+
+
+def _function(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    name = params["FunctionName"]
+    return [(name if name.startswith("arn:") else scope.arn("lambda", f"function:{name}"), {})]
+
+
+def _s3_bucket(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    return [(f"arn:{scope.partition}:s3:::{params['Bucket']}", {})]
+
+
+def _s3_object(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    return [(f"arn:{scope.partition}:s3:::{params['Bucket']}/{params['Key']}", {})]
+
+
+# (IAM service prefix, operation) -> (IAM action name when it is not the operation's, the resources)
+_TABLE: dict[tuple[str, str], tuple[str | None, Resources]] = {
+    **{("elasticloadbalancing", op): (None, _anything) for op in (
+        "DescribeLoadBalancers", "DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTags",
+        "DescribeTargetHealth", "DescribeListenerAttributes", "DescribeTargetGroupAttributes")},
+    ("elasticloadbalancing", "ModifyListener"): (None, _param("ListenerArn")),
+    ("elasticloadbalancing", "ModifyRule"): (None, _param("RuleArn")),
+    ("elasticloadbalancing", "AddTags"): (None, _param("ResourceArns")),
+    ("elasticloadbalancing", "RemoveTags"): (None, _param("ResourceArns")),
+    ("ecs", "ListServices"): (None, _ecs_cluster_only),
+    ("ecs", "DescribeServices"): (None, _ecs_services),
+    ("ecs", "UpdateService"): (None, _ecs_services),
+    ("ecs", "DescribeTaskDefinition"): (None, _anything),
+    **{("dynamodb", op): (None, _table) for op in (
+        "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable")},
+    ("sns", "Publish"): (None, lambda s, p: [(p.get("TopicArn") or p["TargetArn"], {})]),
+    ("sns", "GetTopicAttributes"): (None, _param("TopicArn")),
+    ("states", "DescribeExecution"): (None, _param("executionArn")),
+    ("states", "GetExecutionHistory"): (None, _param("executionArn")),
+    ("states", "StopExecution"): (None, _param("executionArn")),
+    ("states", "StartExecution"): (None, _param("stateMachineArn")),
+    ("states", "DescribeStateMachine"): (None, _param("stateMachineArn")),
+    ("states", "ListExecutions"): (None, _param("stateMachineArn")),
+    ("states", "SendTaskSuccess"): (None, _anything),
+    ("states", "SendTaskFailure"): (None, _anything),
+    ("states", "SendTaskHeartbeat"): (None, _anything),
+    ("codepipeline", "PutJobSuccessResult"): (None, _anything),
+    ("codepipeline", "PutJobFailureResult"): (None, _anything),
+    ("cloudwatch", "DescribeAlarms"): (None, _alarms),
+    ("cloudwatch", "GetMetricData"): (None, _anything),
+    ("lambda", "Invoke"): ("InvokeFunction", _function),
+    ("xray", "PutTraceSegments"): (None, _anything),
+    ("xray", "PutTelemetryRecords"): (None, _anything),
+    ("s3", "GetObject"): (None, _s3_object),
+    ("s3", "HeadObject"): ("GetObject", _s3_object),
+    ("s3", "PutObject"): (None, _s3_object),
+    ("s3", "ListObjectsV2"): ("ListBucket", _s3_bucket),
+}
+
+
+class UnknownOperation(LookupError):
+    """An operation the table does not know: authorizing it blindly would prove nothing."""
+
+
+def iam_prefix(endpoint_prefix: str) -> str:
+    return _IAM_PREFIX.get(endpoint_prefix, endpoint_prefix)
+
+
+def requests_for(scope: Scope, endpoint_prefix: str, operation: str, params: Mapping[str, Any]) -> list[Request]:
+    """What IAM must allow for one call; [] for a call that needs no permission."""
+    prefix = iam_prefix(endpoint_prefix)
+    if f"{prefix}:{operation}" in ALWAYS_ALLOWED:
+        return []
+    entry = _TABLE.get((prefix, operation))
+    if entry is None:
+        raise UnknownOperation(f"{prefix}:{operation} is not in sandbox/iam/requests.py: add the IAM action "
+                               "and resources it acts on, from the Service Authorization Reference")
+    action, resources = entry
+    name = f"{prefix}:{action or operation}"
+    return [Request(name, resource, context) for resource, context in resources(scope, params)]
+
+
+def known_actions() -> dict[str, Resources]:
+    """Every IAM action the table can produce, with how it finds its resources (for the reference check)."""
+    return {f"{prefix}:{action or operation}": resources for (prefix, operation), (action, resources) in _TABLE.items()}
