@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
@@ -23,6 +24,13 @@ TRANSIENT_CODES = frozenset({
     "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
     "InternalServerError", "InternalServiceError", "ServerException", "LimitExceededException",
 })
+
+
+# What each service answers when IAM refuses a call (SNS says AuthorizationError, EC2 UnauthorizedOperation).
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AuthorizationError",
+                                 "UnauthorizedOperation"})
+_REFUSED = re.compile(r"not authorized to perform: (?P<action>\S+) on resource: (?P<resource>\S+)")
+_ROLE = re.compile(r"assumed-role/(?P<role>[^/\s]+)/")
 
 
 @functools.cache
@@ -89,6 +97,16 @@ def _refused(_: ClientError) -> bool:
     return False
 
 
+def access_hint(message: str) -> str:
+    """The fix for a refused call, from AWS's message: which action to allow, on what, in which role."""
+    refused, role = _REFUSED.search(message), _ROLE.search(message)
+    if refused is None:
+        return " Check that the function's IAM role allows this call on this resource."
+    where = f"the IAM role {role.group('role')}" if role else "this function's IAM role"
+    return (f" To fix: allow {refused.group('action')} on {refused.group('resource')} in {where}"
+            " (its policy in cfn/engine.yaml), update the stack, then release again.")
+
+
 def translate(exc: Exception, operation: str) -> Exception:
     """The engine's error for a failed AWS call: transient ones can be retried, the rest name the cause."""
     if isinstance(exc, ClientError):
@@ -97,8 +115,7 @@ def translate(exc: Exception, operation: str) -> Exception:
         message = exc.response.get("Error", {}).get("Message", "")
         if code in TRANSIENT_CODES or status >= 500:
             return AwsTransientError(f"{operation} failed with {code or status} after retries: {message}")
-        hint = (" Check that the function's IAM role allows this call on this resource."
-                if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"} else "")
+        hint = access_hint(message) if code in ACCESS_DENIED_CODES else ""
         return AwsCallFailed(f"{operation} failed with {code}: {message}.{hint}")
     if isinstance(exc, BotoCoreError):
         return AwsTransientError(f"{operation} failed before AWS answered: {exc}")

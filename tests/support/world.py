@@ -19,6 +19,7 @@ import boto3
 
 from deployer import definition, package
 from sandbox import moto_ext
+from tests.support import roles
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -32,6 +33,8 @@ class World:
     green_image: str = "shop-web:2.0.0"
     targets_per_side: int = 2
     clients: dict[str, Any] = field(default_factory=dict)
+    # actions taken out of a function's role as engine.yaml grants it: handler module -> IAM actions
+    revoked: dict[str, set[str]] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
 
     def client(self, name: str) -> Any:
@@ -107,7 +110,28 @@ class World:
         return {"APPROVALS_TABLE": self.ids["table"], "APPROVAL_URL": APPROVAL_URL, "LOCKS_TABLE": self.ids["locks"],
                 "APPROVAL_TOPIC_ARN": self.ids["approvalsTopic"],
                 "NOTIFICATION_TOPIC_ARN": self.ids["notificationsTopic"],
+                "PROBE_ROUTE": "nat",  # as deployed with private task subnets, the default
                 "POWERTOOLS_TRACE_DISABLED": "true"}
+
+    def template_values(self, modules: list[str]) -> dict[str, str]:
+        """What engine.yaml's references stand for in this world (tests/support/roles.py resolves them)."""
+        arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}".format
+        values = {
+            "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "Name": "shop", "ClusterName": CLUSTER, "ClusterArn": arn("ecs", f"cluster/{CLUSTER}"),
+            "ProductionListenerArn": self.ids["listener80"], "TestListenerArn": self.ids["listener8080"],
+            "Code1TargetGroupArn": self.ids["Code1"], "Code2TargetGroupArn": self.ids["Code2"],
+            "KeyArn": arn("kms", "key/00000000-0000-0000-0000-000000000000"),
+            "ApprovalsTable": self.ids["table"], "ApprovalsTable.Arn": arn("dynamodb", f"table/{self.ids['table']}"),
+            "LocksTable": self.ids["locks"], "LocksTable.Arn": arn("dynamodb", f"table/{self.ids['locks']}"),
+            "ApprovalTopic": self.ids["approvalsTopic"], "NotificationTopic": self.ids["notificationsTopic"],
+            "StateMachine": arn("states", "stateMachine:shop-release"),
+        }
+        for module in modules:
+            logical = "".join(part.title() for part in module.split("_"))
+            values[f"{logical}Function.Arn"] = arn("lambda", f"function:shop-{module.replace('_', '-')}")
+        return values
 
     def _functions_and_workflow(self) -> None:
         iam, lam, sfn = self.client("iam"), self.client("lambda"), self.client("stepfunctions")
@@ -115,10 +139,18 @@ class World:
                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
         role = iam.create_role(RoleName="shop-release", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         code = package.build_zip()
-        for module in [*definition.FUNCTIONS.values(), "approval_api"]:
-            arn = lam.create_function(FunctionName=f"shop-{module.replace('_', '-')}", Runtime="python3.12",
-                                      Role=role, Handler=f"{module}.handler", Code={"ZipFile": code}, Timeout=60,
-                                      Environment={"Variables": self.environment()})["FunctionArn"]
+        modules = [*definition.FUNCTIONS.values(), "approval_api"]
+        policies = roles.function_policies(self.template_values(modules))
+        for module in modules:
+            name = f"shop-{module.replace('_', '-')}"
+            # each function's own role, granted exactly what engine.yaml grants it: every call is authorized
+            function_role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+            for policy_name, document in policies[module]:
+                roles.revoke(document, self.revoked.get(module, set()))
+                iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+            arn = lam.create_function(FunctionName=name, Runtime="python3.12",
+                                      Role=function_role, Handler=f"{module}.handler", Code={"ZipFile": code},
+                                      Timeout=60, Environment={"Variables": self.environment()})["FunctionArn"]
             self.ids[module] = arn
         asl = definition.render(definition.RELEASE_ASL.read_text(), definition.substitutions(self.ids))
         self.ids["stateMachine"] = sfn.create_state_machine(
