@@ -28,7 +28,7 @@ TRANSIENT_CODES = frozenset({
 
 # What each service answers when IAM refuses a call (SNS says AuthorizationError, EC2 UnauthorizedOperation).
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AuthorizationError",
-                                 "UnauthorizedOperation"})
+                                 "UnauthorizedOperation", "KMSAccessDenied", "KMSAccessDeniedException"})
 _REFUSED = re.compile(r"not authorized to perform: (?P<action>\S+) on resource: (?P<resource>\S+)")
 _ROLE = re.compile(r"assumed-role/(?P<role>[^/\s]+)/")
 

@@ -13,14 +13,14 @@ import contextvars
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from .policy import Decision, evaluate
+from .policy import Decision, Request, evaluate
 from .requests import Scope, iam_prefix, requests_for
 
 # The error each service answers with when IAM refuses a call, and its HTTP status.
@@ -36,6 +36,8 @@ class Principal:
     role_arn: str
     session: str
     documents: tuple[Mapping[str, Any], ...]
+    # resource ARN -> KMS key ARN whose use a call on that resource implies (an encrypted SNS topic's key)
+    keys: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def scope(self) -> tuple[str, str]:
@@ -48,11 +50,12 @@ class Principal:
         return f"arn:{partition}:sts::{account}:assumed-role/{self.role_arn.rsplit('/', 1)[-1]}/{self.session}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"roleArn": self.role_arn, "session": self.session, "documents": list(self.documents)}
+        return {"roleArn": self.role_arn, "session": self.session, "documents": list(self.documents),
+                "keys": dict(self.keys)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Principal:
-        return cls(data["roleArn"], data["session"], tuple(data["documents"]))
+        return cls(data["roleArn"], data["session"], tuple(data["documents"]), dict(data.get("keys", {})))
 
 
 def _document(text: str | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -71,7 +74,22 @@ def principal_of(role_arn: str, session: str) -> Principal:
     for policy in role.managed_policies.values():
         version = next(v for v in policy.versions if v.version_id == policy.default_version_id)
         documents.append(_document(version.document))
-    return Principal(role_arn, session, tuple(documents))
+    return Principal(role_arn, session, tuple(documents), _topic_keys(account, partition))
+
+
+def _topic_keys(account: str, partition: str) -> dict[str, str]:
+    """Each encrypted topic's key ARN: publishing to it needs kms:GenerateDataKey and kms:Decrypt on the key."""
+    from moto.kms.models import kms_backends
+    from moto.sns.models import sns_backends
+
+    keys = {}
+    for region, backend in sns_backends[account].items():
+        for arn, topic in backend.topics.items():
+            if topic.kms_master_key_id:
+                kms = kms_backends[account][region]
+                key_id = kms.any_id_to_key_id(topic.kms_master_key_id)
+                keys[arn] = f"arn:{partition}:kms:{region}:{account}:key/{key_id}"
+    return keys
 
 
 def denial(principal: Principal, region: str, endpoint_prefix: str, operation: str,
@@ -79,15 +97,23 @@ def denial(principal: Principal, region: str, endpoint_prefix: str, operation: s
     """(error code, HTTP status, AWS's message) when IAM refuses this call, else None."""
     partition, account = principal.scope
     for request in requests_for(Scope(partition, region, account), endpoint_prefix, operation, params):
-        decision = evaluate(principal.documents, request)
-        if decision is Decision.ALLOW:
-            continue
-        why = ("with an explicit deny in an identity-based policy" if decision is Decision.EXPLICIT_DENY
-               else f"because no identity-based policy allows the {request.action} action")
-        code, status = _DENIED.get(iam_prefix(endpoint_prefix), _DEFAULT_DENIED)
-        return code, status, (f"User: {principal.arn} is not authorized to perform: {request.action} "
-                              f"on resource: {request.resource} {why}")
+        key = principal.keys.get(request.resource) if request.action == "sns:Publish" else None
+        implied = [Request(action, key) for action in ("kms:GenerateDataKey", "kms:Decrypt")] if key else []
+        for needed in (request, *implied):
+            decision = evaluate(principal.documents, needed)
+            if decision is not Decision.ALLOW:
+                return _refusal(principal, endpoint_prefix, needed, decision, kms=needed is not request)
     return None
+
+
+def _refusal(principal: Principal, endpoint_prefix: str, request: Request, decision: Decision,
+             *, kms: bool) -> tuple[str, int, str]:
+    why = ("with an explicit deny in an identity-based policy" if decision is Decision.EXPLICIT_DENY
+           else f"because no identity-based policy allows the {request.action} action")
+    # SNS answers KMSAccessDenied when the publisher may not use the topic's key
+    code, status = ("KMSAccessDenied", 400) if kms else _DENIED.get(iam_prefix(endpoint_prefix), _DEFAULT_DENIED)
+    return code, status, (f"User: {principal.arn} is not authorized to perform: {request.action} "
+                          f"on resource: {request.resource} {why}")
 
 
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("sandbox_iam_principal", default=None)

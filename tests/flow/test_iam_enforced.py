@@ -47,3 +47,13 @@ def test_a_read_the_role_does_not_grant_stops_the_release_before_anyone_is_asked
     assert world.messages("approvals") == []
     assert world.production_target() == world.ids["Code1"]
 
+
+
+def test_publishing_to_the_encrypted_topic_needs_the_right_to_use_its_key(mocked: None) -> None:
+    world = World(revoked={"request_approval": {"kms:GenerateDataKey"}}).build()
+    described = world.wait(world.start(world.request()))
+    assert described["status"] == "FAILED"
+    _, cause = failure(described)
+    assert "KMSAccessDenied" in cause and "kms:GenerateDataKey" in cause and world.ids["key"] in cause
+    assert world.messages("approvals") == []
+    assert world.production_target() == world.ids["Code1"]

@@ -91,8 +91,10 @@ class World:
 
     def _messaging(self) -> None:
         sns, sqs, ddb = self.client("sns"), self.client("sqs"), self.client("dynamodb")
+        # the system's key, as keys.yaml makes it: publishing to the topics needs the right to use it
+        self.ids["key"] = self.client("kms").create_key(Description="shop")["KeyMetadata"]["Arn"]
         for name in ("approvals", "notifications"):
-            topic = sns.create_topic(Name=f"shop-{name}")["TopicArn"]
+            topic = sns.create_topic(Name=f"shop-{name}", Attributes={"KmsMasterKeyId": self.ids["key"]})["TopicArn"]
             queue = sqs.create_queue(QueueName=f"shop-{name}-inbox")["QueueUrl"]
             queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
@@ -122,7 +124,7 @@ class World:
             "Name": "shop", "ClusterName": CLUSTER, "ClusterArn": arn("ecs", f"cluster/{CLUSTER}"),
             "ProductionListenerArn": self.ids["listener80"], "TestListenerArn": self.ids["listener8080"],
             "Code1TargetGroupArn": self.ids["Code1"], "Code2TargetGroupArn": self.ids["Code2"],
-            "KeyArn": arn("kms", "key/00000000-0000-0000-0000-000000000000"),
+            "KeyArn": self.ids["key"],
             "ApprovalsTable": self.ids["table"], "ApprovalsTable.Arn": arn("dynamodb", f"table/{self.ids['table']}"),
             "LocksTable": self.ids["locks"], "LocksTable.Arn": arn("dynamodb", f"table/{self.ids['locks']}"),
             "ApprovalTopic": self.ids["approvalsTopic"], "NotificationTopic": self.ids["notificationsTopic"],
