@@ -149,6 +149,8 @@ def install_subprocess(endpoint_url: str) -> None:
             return _run_in_subprocess(self, event, endpoint_url)
 
         LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+        enforce.install()
+        enforce.install_state_machines()
         _installed = True
 
 
@@ -161,7 +163,7 @@ def install_in_process() -> None:
         def invoke(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
             return _run_in_process(self, event)
 
-        enforce.install()
-
         LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+        enforce.install()
+        enforce.install_state_machines()
         _installed = True

@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import json
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,7 @@ def _refusal(principal: Principal, endpoint_prefix: str, request: Request, decis
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("sandbox_iam_principal", default=None)
 _install_lock = threading.Lock()
 _installed = False
+_machines_installed = False
 
 
 @contextlib.contextmanager
@@ -152,8 +154,32 @@ def install() -> None:
         _installed = True
 
 
+def install_state_machines() -> None:
+    """Authorize each Lambda invocation a Step Functions execution makes against its state machine's role.
+
+    moto's ASL interpreter invokes functions through boto3, each task from a thread of its own; the
+    role is set around that one call, and the function's invocation inside it acts as the function's role.
+    """
+    global _machines_installed
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    with _install_lock:
+        if _machines_installed:
+            return
+        integrate = lambda_eval_utils.execute_lambda_function_integration
+
+        def as_its_role(env: Any, parameters: dict[str, Any], region: str, state_credentials: Any) -> None:
+            principal = principal_of(str(env.aws_execution_details.role_arn), "StepFunctions")
+            with acting_as(principal):
+                integrate(env, parameters, region, state_credentials)
+
+        lambda_eval_utils.execute_lambda_function_integration = as_its_role
+        _machines_installed = True
+
+
 def _error(client: BaseClient, operation: str, code: str, status: int, message: str) -> ClientError:
-    response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    response: Any = {"Error": {"Code": code, "Message": message},
+                     "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}}
     error_class: Any = client.exceptions.from_code(code)  # the service's modelled exception class
     return error_class(response, operation)  # type: ignore[no-any-return]
 

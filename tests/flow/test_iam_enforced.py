@@ -7,6 +7,7 @@ role to fix, production is where it was, the lock is free and the operators are 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -57,3 +58,13 @@ def test_publishing_to_the_encrypted_topic_needs_the_right_to_use_its_key(mocked
     assert "KMSAccessDenied" in cause and "kms:GenerateDataKey" in cause and world.ids["key"] in cause
     assert world.messages("approvals") == []
     assert world.production_target() == world.ids["Code1"]
+
+
+def test_the_workflow_may_invoke_only_what_its_role_names(mocked: None) -> None:
+    world = World(revoked={"state_machine": {"lambda:InvokeFunction"}}).build()
+    described = world.wait(world.start(world.request()))
+    assert described["status"] == "FAILED"
+    history = world.client("stepfunctions").get_execution_history(executionArn=described["executionArn"])["events"]
+    failed = [e for e in history if e["type"] == "TaskFailed"]
+    assert failed and "lambda:InvokeFunction" in json.dumps(failed[0], default=str)
+    assert world.messages("approvals") == [] and world.production_target() == world.ids["Code1"]

@@ -42,19 +42,18 @@ def resolve(node: Any, values: Mapping[str, str]) -> Any:
     return {key: resolve(value, values) for key, value in node.items()}
 
 
+def role_policies(logical_id: str, values: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """One engine.yaml role's inline policies (name, document), resolved as deployed."""
+    role = templates.load("engine.yaml")["Resources"][logical_id]["Properties"]
+    return [(policy["PolicyName"], resolve(policy["PolicyDocument"], values)) for policy in role.get("Policies", [])]
+
+
 def function_policies(values: Mapping[str, str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """Handler module -> its role's inline policies (name, document), as deployed from engine.yaml."""
     resources = templates.load("engine.yaml")["Resources"]
-    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for resource in resources.values():
-        if resource["Type"] != "AWS::Lambda::Function":
-            continue
-        properties = resource["Properties"]
-        role = resources[properties["Role"]["Fn::GetAtt"][0]]["Properties"]
-        module = properties["Handler"].rsplit(".", 1)[0]
-        found[module] = [(policy["PolicyName"], resolve(policy["PolicyDocument"], values))
-                         for policy in role.get("Policies", [])]
-    return found
+    return {resource["Properties"]["Handler"].rsplit(".", 1)[0]:
+            role_policies(resource["Properties"]["Role"]["Fn::GetAtt"][0], values)
+            for resource in resources.values() if resource["Type"] == "AWS::Lambda::Function"}
 
 
 def revoke(document: dict[str, Any], actions: set[str]) -> None:

@@ -33,7 +33,7 @@ class World:
     green_image: str = "shop-web:2.0.0"
     targets_per_side: int = 2
     clients: dict[str, Any] = field(default_factory=dict)
-    # actions taken out of a function's role as engine.yaml grants it: handler module -> IAM actions
+    # actions taken out of a role as engine.yaml grants it: handler module (or "state_machine") -> IAM actions
     revoked: dict[str, set[str]] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
 
@@ -139,10 +139,17 @@ class World:
         iam, lam, sfn = self.client("iam"), self.client("lambda"), self.client("stepfunctions")
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
-        role = iam.create_role(RoleName="shop-release", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         code = package.build_zip()
         modules = [*definition.FUNCTIONS.values(), "approval_api"]
-        policies = roles.function_policies(self.template_values(modules))
+        values = self.template_values(modules)
+        policies = roles.function_policies(values)
+        # the workflow's role as engine.yaml grants it: each Lambda invocation it makes is authorized too
+        states = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                          "Principal": {"Service": "states.amazonaws.com"}}]}
+        role = iam.create_role(RoleName="shop-release", AssumeRolePolicyDocument=json.dumps(states))["Role"]["Arn"]
+        for policy_name, document in roles.role_policies("StateMachineRole", values):
+            roles.revoke(document, self.revoked.get("state_machine", set()))
+            iam.put_role_policy(RoleName="shop-release", PolicyName=policy_name, PolicyDocument=json.dumps(document))
         for module in modules:
             name = f"shop-{module.replace('_', '-')}"
             # each function's own role, granted exactly what engine.yaml grants it: every call is authorized
