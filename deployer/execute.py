@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from . import artifacts, stacks
 from .console import Console
 from .errors import DeployError
-from .plan import CreateBucket, DeleteBucket, DeleteStack, DeployStack, Keep, Output, Step, Upload, Value, describe
+from .plan import (
+    CreateBucket,
+    DeleteBucket,
+    DeleteStack,
+    DeployStack,
+    EmptyBucket,
+    Keep,
+    Output,
+    Step,
+    Upload,
+    Value,
+    describe,
+)
 from .target import Target
 
 
@@ -72,12 +84,20 @@ class AwsExecutor:
             case DeployStack(name, url, parameters, create, _):
                 say(f"{'creating' if create else 'updating'} stack {name}")
                 result = stacks.deploy(cfn, self.console, name, url, self._resolve(parameters, results), create)
-                results.stacks[name] = result
                 say(f"stack {name}: {_WORDS[result.outcome]}")
+                earlier = results.stacks.get(name)
+                if earlier is not None and earlier.outcome is stacks.Outcome.CREATED:
+                    # created, then completed by a second update (the pipeline): to the user it was created
+                    result = replace(result, outcome=stacks.Outcome.CREATED, changes=earlier.changes + result.changes)
+                results.stacks[name] = result
             case DeleteStack(name):
                 say(f"deleting stack {name}")
                 if stacks.delete(cfn, self.console, name):
                     results.deleted.append(f"stack {name}")
+            case EmptyBucket(name, _):
+                # An error stops here: deleting the stack now would only leave it DELETE_FAILED.
+                say(f"emptied bucket {name}: {artifacts.empty(s3, name)} object version(s) and delete marker(s) "
+                    "deleted")
             case DeleteBucket(name):
                 try:
                     artifacts.empty_and_delete(s3, name)

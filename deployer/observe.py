@@ -1,6 +1,6 @@
 """Observe: read what is deployed once, into one immutable value that planning decides from.
 
-Only reads (Describe*, Get*, Head*): observing never changes anything, which is what makes `--dry-run` safe.
+Only reads (Describe*, Get*, Head*, List*): observing never changes anything, which is what makes `--dry-run` safe.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from release.exceptions import ReleaseError
 from release.gateways.elbv2 import LoadBalancing
 from release.topology import IDENTIFIER_TAG, single_target
 
-from . import stacks
+from . import partitions, stacks
 from .errors import DeployError
 from .settings import Settings
-from .state import SIDES, BucketState, Observed, StackState
+from .state import SIDES, BucketState, Observed, OwnedBucket, StackState
 from .target import Target
 
 
@@ -121,7 +121,39 @@ def system(target: Target, settings: Settings, for_update: bool = False) -> Obse
     deployed = for_update and parent is not None and "LoadBalancerName" in parent.outputs
     return Observed(account=target.account(), region=target.region, parent=parent, service=service,
                     live_side=live_side(target, parent) if deployed and parent else None,
-                    running=running(target, parent) if deployed and parent else ())
+                    running=running(target, parent) if deployed and parent else (),
+                    partition=partitions.of(target.region))
+
+
+RETAINED = {"Retain", "RetainExceptOnCreate"}  # DeletionPolicy values that keep a resource when its stack goes
+
+
+def owned_buckets(cfn: Any, stack_name: str) -> tuple[OwnedBucket, ...]:
+    """The buckets that `stack_name` and its nested stacks created (the pipeline's artifact store), and whether each
+    outlives the stack. Reads the resources of every (nested) stack, and the template of those with a bucket."""
+    found: list[OwnedBucket] = []
+    pending = [stack_name]
+    while pending:
+        current = pending.pop()
+        resources = [r for page in cfn.get_paginator("list_stack_resources").paginate(StackName=current)
+                     for r in page["StackResourceSummaries"]
+                     if r.get("PhysicalResourceId") and r["ResourceStatus"] != "DELETE_COMPLETE"]
+        pending += [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::CloudFormation::Stack"]
+        buckets = [r for r in resources if r["ResourceType"] == "AWS::S3::Bucket"]
+        if buckets:
+            declared = (_template(cfn.get_template(StackName=current)["TemplateBody"]) or {}).get("Resources", {})
+            found += [OwnedBucket(r["PhysicalResourceId"], stack_name,
+                                  declared.get(r["LogicalResourceId"], {}).get("DeletionPolicy") in RETAINED)
+                      for r in buckets]
+    return tuple(found)
+
+
+def with_owned_buckets(target: Target, observed: Observed) -> Observed:
+    """The observation plus the buckets its stacks own: what tearing them down must empty first."""
+    cfn = target.client("cloudformation")
+    owned = tuple(bucket for state in (observed.parent, observed.service) if state
+                  for bucket in owned_buckets(cfn, state.name))
+    return replace(observed, owned_buckets=owned)
 
 
 def with_bucket(target: Target, observed: Observed, bucket_name: str, keys: Iterable[str]) -> Observed:

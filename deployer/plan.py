@@ -75,12 +75,20 @@ class DeleteBucket:
 
 
 @dataclass(frozen=True)
+class EmptyBucket:
+    """Delete every object version and delete marker of a bucket that deleting `stack` deletes."""
+
+    name: str
+    stack: str
+
+
+@dataclass(frozen=True)
 class Keep:
     what: str
     why: str
 
 
-Step = CreateBucket | Upload | DeployStack | DeleteStack | DeleteBucket | Keep
+Step = CreateBucket | Upload | DeployStack | DeleteStack | EmptyBucket | DeleteBucket | Keep
 
 
 @dataclass(frozen=True)
@@ -98,9 +106,9 @@ class Artifacts:
         return f"{self.url_base}/{key}"
 
 
-def s3_url_base(bucket: str, region: str) -> str:
+def s3_url_base(bucket: str, region: str, dns_suffix: str) -> str:
     # The sandbox reads the same virtual-hosted URL from its own S3; it never resolves the host.
-    return f"https://{bucket}.s3.{region}.amazonaws.com"
+    return f"https://{bucket}.s3.{region}.{dns_suffix}"
 
 
 def bucket_name(settings: Settings, account: str, region: str, observed: Observed | None) -> str:
@@ -206,7 +214,8 @@ def preview(state: StackState | None, template: bytes, parameters: Mapping[str, 
 
 
 def plan_up(settings: Settings, artifacts: Artifacts, observed: Observed, tls_only: bool) -> list[Step]:
-    """Bucket, artifacts, the parent stack, then the service pair (which needs the parent's outputs)."""
+    """Bucket, artifacts, the parent stack, then the service pair (which needs the parent's outputs); a pipeline
+    being added comes last, by a second update of the parent."""
     check_updatable(observed.parent)
     check_updatable(observed.service)
     if observed.running:
@@ -232,9 +241,17 @@ def plan_up(settings: Settings, artifacts: Artifacts, observed: Observed, tls_on
 
     parent = keep_the_rest(parent_parameters(settings, artifacts, observed.live_side or "Code1"), observed.parent,
                            artifacts.objects[artifacts.parent_key])
-    steps.append(DeployStack(settings.stack, artifacts.url(artifacts.parent_key), parent,
+    # CodePipeline starts every new pipeline at once (an execution triggered by its creation; there is no setting
+    # against it), and that run puts the head commit's image on green: its PrepareRelease reads the services and
+    # its UpdateGreenService updates the service stack. Created before the service stack, the pipeline would fail
+    # that run, or race deploy.py creating the stack. So the pipeline (ConnectionArn turns it on) is added by a last
+    # update of the parent, once the service stack exists; the parent is first deployed without it.
+    has_pipeline = observed.parent is not None and bool(observed.parent.parameter("ConnectionArn"))
+    adds_pipeline = bool(settings.connection_arn) and not has_pipeline
+    first = {**parent, "ConnectionArn": ""} if adds_pipeline else parent
+    steps.append(DeployStack(settings.stack, artifacts.url(artifacts.parent_key), first,
                              create=observed.parent is None or observed.parent.status == "REVIEW_IN_PROGRESS",
-                             preview=preview(observed.parent, artifacts.objects[artifacts.parent_key], parent)))
+                             preview=preview(observed.parent, artifacts.objects[artifacts.parent_key], first)))
     creating = observed.service is None or observed.service.status == "REVIEW_IN_PROGRESS"
     # A new service pair starts with the initial image on both sides; an existing one keeps what it runs.
     images: dict[str, str | None] = dict.fromkeys(SIDES, settings.image if creating else None)
@@ -242,6 +259,10 @@ def plan_up(settings: Settings, artifacts: Artifacts, observed: Observed, tls_on
                             artifacts.objects[artifacts.service_key])
     steps.append(DeployStack(settings.service_stack, artifacts.url(artifacts.service_key), service, creating,
                              preview(observed.service, artifacts.objects[artifacts.service_key], service)))
+    if adds_pipeline:
+        steps.append(DeployStack(settings.stack, artifacts.url(artifacts.parent_key), parent, create=False,
+                                 preview=(f"parameter ConnectionArn: '' -> {settings.connection_arn!r}: adds the "
+                                          "pipeline, now that the service stack it deploys to exists",)))
     return steps
 
 
@@ -259,14 +280,21 @@ def plan_images(settings: Settings, observed: Observed, images: Mapping[str, str
     parameters.update({side: images[side] for side in SIDES if side in images})
     changes = tuple(f"parameter {side}: {observed.service.parameters.get(side, '')!r} -> {image!r}"
                     for side, image in sorted(images.items()) if observed.service.parameters.get(side) != image)
-    url = f"{s3_url_base(bucket, observed.region)}/{key}"
+    url = f"{s3_url_base(bucket, observed.region, observed.partition.dns_suffix)}/{key}"
     return [DeployStack(settings.service_stack, url, parameters, create=False, preview=changes)]
 
 
 def plan_destroy(settings: Settings, observed: Observed, default_bucket: str) -> list[Step]:
-    """The services first (they hold targets in the load balancer's target groups), then the rest."""
-    steps: list[Step] = [DeleteStack(name) for name, state in ((settings.service_stack, observed.service),
-                                                               (settings.stack, observed.parent)) if state]
+    """The services first (they hold targets in the load balancer's target groups), then the rest. A bucket a stack
+    created (the pipeline's versioned artifact store) is emptied right before that stack is deleted: CloudFormation
+    deletes only empty buckets, and would leave the stack DELETE_FAILED."""
+    steps: list[Step] = []
+    for name, state in ((settings.service_stack, observed.service), (settings.stack, observed.parent)):
+        if state:
+            steps += [EmptyBucket(b.name, name) for b in observed.owned_buckets if b.stack == name and not b.retained]
+            steps.append(DeleteStack(name))
+    steps += [Keep(f"bucket {b.name}", f"stack {b.stack} retains it (DeletionPolicy Retain)")
+              for b in observed.owned_buckets if b.retained]
     deployed_bucket = observed.parent.parameter("CodeBucket") if observed.parent else ""
     if settings.bucket:
         steps.append(Keep(f"bucket {settings.bucket}", "you provided it (--bucket)"))
@@ -300,6 +328,9 @@ def describe(step: Step) -> list[str]:
             return lines + [f"    {line}" for line in preview_]
         case DeleteStack(name):
             return [f"delete stack {name}"]
+        case EmptyBucket(name, stack):
+            return [f"empty bucket {name} (every object version and delete marker), which deleting stack {stack} "
+                    "deletes"]
         case DeleteBucket(name):
             return [f"empty (every version) and delete bucket {name}"]
         case Keep(what, why):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import observe, package, plan, templates
+from . import observe, package, partitions, plan, templates
 from .console import Console
 from .errors import DeployError
 from .execute import AwsExecutor, DisplayExecutor, Executor, Results
@@ -35,7 +35,7 @@ def build(target: Target, bucket: str) -> plan.Artifacts:
     code_key = templates.content_key("code", code, ".zip")
     packaged = templates.package(bucket, target.region)
     return plan.Artifacts(bucket, {**packaged.objects, code_key: code}, packaged.parent_key, packaged.service_key,
-                          code_key, plan.s3_url_base(bucket, target.region))
+                          code_key, plan.s3_url_base(bucket, target.region, partitions.of(target.region).dns_suffix))
 
 
 def up(target: Target, asked: Mapping[str, Any], console: Console, dry_run: bool = False) -> UpResult:
@@ -71,7 +71,7 @@ def set_images(target: Target, settings: Settings, console: Console, images: Map
 
 
 def destroy(target: Target, settings: Settings, console: Console, dry_run: bool = False) -> Results:
-    observed = observe.system(target, settings)
+    observed = observe.with_owned_buckets(target, observe.system(target, settings))
     default_bucket = plan.bucket_name(Settings(name=settings.name), target.account(), target.region, None)
     steps = plan.plan_destroy(settings, observed, default_bucket)
     executor: Executor = DisplayExecutor(console) if dry_run else AwsExecutor(target, console)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import definition
+from . import definition, partitions
 
 ROOT = Path(__file__).resolve().parent.parent
 CFN = ROOT / "cfn"
@@ -76,8 +76,9 @@ class Packaged:
     service_key: str
 
 
-def package(bucket: str, region: str, url_suffix: str = "amazonaws.com") -> Packaged:
+def package(bucket: str, region: str) -> Packaged:
     objects: dict[str, bytes] = {}
+    dns_suffix = partitions.of(region).dns_suffix
 
     def put(prefix: str, data: bytes, suffix: str) -> str:
         key = content_key(prefix, data, suffix)
@@ -85,7 +86,7 @@ def package(bucket: str, region: str, url_suffix: str = "amazonaws.com") -> Pack
         return key
 
     def url(key: str) -> str:
-        return f"https://{bucket}.s3.{region}.{url_suffix}/{key}"
+        return f"https://{bucket}.s3.{region}.{dns_suffix}/{key}"
 
     def package_one(name: str) -> str:
         template = load(name)

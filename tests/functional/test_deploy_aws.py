@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from deployer import cli, package
+from deployer import cli, package, templates
 
 REGION = "us-east-1"
 BASE = ["--aws", "--region", REGION, "--approver-email", "ops@example.com", "--test-cidr", "203.0.113.0/24"]
@@ -287,3 +287,96 @@ def test_destroy_dry_run_deletes_nothing(deployed: dict[str, Any], capsys: pytes
     assert code == 0, out + err
     assert "would delete stack shop-service" in out and "would empty (every version) and delete bucket" in out
     assert everything() == before
+
+
+CONNECTION = "arn:aws:codeconnections:us-east-1:123456789012:connection/0123abcd-0000-0000-0000-000000000000"
+MOTO_CANNOT_CREATE = {"AWS::CodeBuild::Project", "AWS::CodePipeline::Pipeline"}
+
+
+def references(value: Any) -> set[str]:
+    """The logical ids a template fragment names with Ref or Fn::GetAtt."""
+    if isinstance(value, dict):
+        found = {value["Ref"]} if isinstance(value.get("Ref"), str) else set()
+        if isinstance(value.get("Fn::GetAtt"), list):
+            found.add(value["Fn::GetAtt"][0])
+        return found.union(*(references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(references(v) for v in value))
+    return set()
+
+
+@pytest.fixture
+def with_pipeline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pipeline stack as moto can create it: everything (ECR repository, versioned artifact bucket, roles, log
+    group) but the CodeBuild projects and the pipeline, which moto's CloudFormation does not model."""
+    load = templates.load
+
+    def loaded(name: str) -> dict[str, Any]:
+        template = load(name)
+        if name != "pipeline.yaml":
+            return template
+        gone = {k for k, r in template["Resources"].items() if r["Type"] in MOTO_CANNOT_CREATE}
+        resources = {k: r for k, r in template["Resources"].items() if k not in gone}
+        for resource in resources.values():
+            for policy in resource.get("Properties", {}).get("Policies", []):
+                document = policy["PolicyDocument"]
+                document["Statement"] = [s for s in document["Statement"] if not references(s) & gone]
+        outputs = {k: o for k, o in template["Outputs"].items() if not references(o) & gone}
+        return {**template, "Resources": resources, "Outputs": {**outputs, "PipelineName": {"Value": "shop-release"}}}
+
+    monkeypatch.setattr(templates, "load", loaded)
+    return [*BASE, "--connection-arn", CONNECTION, "--repository", "owner/app"]
+
+
+def pipeline_artifact_bucket() -> str:
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    nested = cfn.describe_stack_resource(StackName="shop", LogicalResourceId="Pipeline")
+    bucket = cfn.describe_stack_resource(StackName=nested["StackResourceDetail"]["PhysicalResourceId"],
+                                         LogicalResourceId="ArtifactBucket")
+    return str(bucket["StackResourceDetail"]["PhysicalResourceId"])
+
+
+def test_the_pipeline_is_added_after_the_service_stack_it_deploys_to(
+        mocked: None, with_pipeline: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *with_pipeline)
+    assert code == 0, out + err
+    assert out.index("creating stack shop\n") < out.index("stack shop-service: created") < \
+        out.index("updating stack shop\n") < out.index("stack shop: updated")
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in boto3.client(
+        "cloudformation", region_name=REGION).describe_stacks(StackName="shop")["Stacks"][0]["Parameters"]}
+    assert parameters["ConnectionArn"] == CONNECTION
+    assert pipeline_artifact_bucket()
+
+
+def test_destroy_empties_the_pipelines_versioned_artifact_bucket_before_deleting_its_stack(
+        mocked: None, with_pipeline: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """CloudFormation deletes only an empty bucket; a versioned one is empty only without versions and delete
+    markers. Left as it is, the bucket fails the parent stack's deletion (DELETE_FAILED) on AWS."""
+    code, out, err = run(capsys, *with_pipeline)
+    assert code == 0, out + err
+    bucket = pipeline_artifact_bucket()
+    s3 = boto3.client("s3", region_name=REGION)
+    # As the template asks (VersioningConfiguration), which moto's CloudFormation leaves out.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for run_number in range(3):  # three pipeline runs: three versions of each artifact
+        for key in ("shop-release/Source/app.zip", "shop-release/Build/build.zip"):
+            s3.put_object(Bucket=bucket, Key=key, Body=f"run {run_number}".encode())
+    s3.delete_object(Bucket=bucket, Key="shop-release/Source/app.zip")  # expired by the lifecycle rule: a marker
+    s3.delete_object(Bucket=bucket, Key="shop-release/Build/build.zip")
+    listed = s3.list_object_versions(Bucket=bucket)
+    assert (len(listed["Versions"]), len(listed["DeleteMarkers"])) == (6, 2)
+
+    before = everything()
+    code, out, err = run(capsys, "destroy", "--aws", "--region", REGION, "--dry-run")
+    assert code == 0, out + err
+    assert f"would empty bucket {bucket} (every object version and delete marker), which deleting stack shop " \
+           "deletes" in out
+    assert everything() == before and len(s3.list_object_versions(Bucket=bucket)["DeleteMarkers"]) == 2
+
+    code, out, err = run(capsys, "destroy", "--aws", "--region", REGION)
+    assert code == 0, out + err
+    assert f"emptied bucket {bucket}: 8 object version(s) and delete marker(s) deleted" in out
+    assert out.index("deleting stack shop-service") < out.index(f"emptied bucket {bucket}") < \
+        out.index("deleting stack shop\n")
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert set(stacks().values()) <= {"DELETE_COMPLETE"}

@@ -12,7 +12,7 @@ import pytest
 from deployer import plan
 from deployer.errors import DeployError
 from deployer.settings import Settings
-from deployer.state import BucketState, Observed, StackState
+from deployer.state import BucketState, Observed, OwnedBucket, Partition, StackState
 
 ROOT = Path(__file__).resolve().parents[2]
 PARENT_TEMPLATE = json.dumps({"Resources": {"Engine": {"Type": "AWS::CloudFormation::Stack"}}}).encode()
@@ -21,6 +21,7 @@ ARTIFACTS = plan.Artifacts("shop-artifacts", {"templates/p.json": PARENT_TEMPLAT
                                               "code/c.zip": b"zip"},
                            "templates/p.json", "templates/s.json", "code/c.zip", "https://b.s3")
 SETTINGS = Settings(approver_emails=("ops@example.com",), test_cidr="203.0.113.0/24", image="app:v1")
+AWS = Partition("aws", "amazonaws.com")
 
 
 def stack(name: str, parameters: dict[str, str], template: bytes, status: str = "UPDATE_COMPLETE") -> StackState:
@@ -29,7 +30,8 @@ def stack(name: str, parameters: dict[str, str], template: bytes, status: str = 
 
 
 def nothing(bucket: BucketState | None = None) -> Observed:
-    return Observed("123456789012", "us-east-1", None, None, bucket or BucketState("shop-artifacts", exists=False))
+    return Observed("123456789012", "us-east-1", None, None, bucket or BucketState("shop-artifacts", exists=False),
+                    partition=AWS)
 
 
 def deployed(**overrides: str) -> Observed:
@@ -39,7 +41,7 @@ def deployed(**overrides: str) -> Observed:
     return Observed("123456789012", "us-east-1", stack("shop", values, PARENT_TEMPLATE),
                     stack("shop-service", service, SERVICE_TEMPLATE),
                     BucketState("shop-artifacts", exists=True, region="us-east-1"),
-                    frozenset(ARTIFACTS.objects), live_side="Code2")
+                    frozenset(ARTIFACTS.objects), live_side="Code2", partition=AWS)
 
 
 def test_a_first_deploy_creates_the_bucket_uploads_everything_and_creates_both_stacks() -> None:
@@ -84,9 +86,10 @@ def test_ports_not_asked_for_stay_what_is_deployed() -> None:
     (Settings(bucket="mine"), nothing(BucketState("mine", exists=False)), "(--bucket) does not exist"),
     (SETTINGS, nothing(BucketState("shop-artifacts", exists=True, readable=False)), "is not yours"),
     (SETTINGS, nothing(BucketState("shop-artifacts", exists=True, region="eu-west-1")), "is in eu-west-1"),
-    (SETTINGS, Observed("1", "us-east-1", stack("shop", {}, PARENT_TEMPLATE, "ROLLBACK_COMPLETE"), None),
+    (SETTINGS, Observed("1", "us-east-1", stack("shop", {}, PARENT_TEMPLATE, "ROLLBACK_COMPLETE"), None, partition=AWS),
      "destroy --aws"),
-    (SETTINGS, Observed("1", "us-east-1", stack("shop", {}, PARENT_TEMPLATE, "UPDATE_IN_PROGRESS"), None),
+    (SETTINGS, Observed("1", "us-east-1", stack("shop", {}, PARENT_TEMPLATE, "UPDATE_IN_PROGRESS"), None,
+                        partition=AWS),
      "another operation is running"),
 ])
 def test_what_cannot_be_deployed_is_refused_before_any_step(settings: Settings, observed: Observed,
@@ -115,6 +118,49 @@ def test_destroy_deletes_the_services_first_and_keeps_a_bucket_the_user_gave() -
     given_at_deploy = plan.plan_destroy(Settings(), deployed(CodeBucket="team-bucket"), "shop-artifacts")
     assert not any(isinstance(s, plan.DeleteBucket) for s in given_at_deploy)
     assert any(isinstance(s, plan.Keep) and s.what == "bucket team-bucket" for s in given_at_deploy)
+
+
+def test_destroy_empties_the_buckets_a_stack_deletes_right_before_deleting_that_stack() -> None:
+    """CloudFormation deletes only an empty bucket: the pipeline's versioned artifact store would leave the parent
+    stack DELETE_FAILED. A bucket the template retains is neither emptied nor deleted, and is named as kept."""
+    from dataclasses import replace
+
+    owned = (OwnedBucket("shop-pipeline-artifactbucket-1", "shop", retained=False),
+             OwnedBucket("shop-records", "shop", retained=True))
+    steps = plan.plan_destroy(Settings(), replace(deployed(), owned_buckets=owned), "shop-artifacts")
+    assert steps[:3] == [plan.DeleteStack("shop-service"), plan.EmptyBucket("shop-pipeline-artifactbucket-1", "shop"),
+                         plan.DeleteStack("shop")]
+    assert plan.Keep("bucket shop-records", "stack shop retains it (DeletionPolicy Retain)") in steps
+    assert [s for s in steps if isinstance(s, plan.EmptyBucket)] == [steps[1]]
+    assert plan.describe(steps[1]) == ["empty bucket shop-pipeline-artifactbucket-1 (every object version and delete "
+                                       "marker), which deleting stack shop deletes"]
+
+
+PIPELINE = Settings(approver_emails=("ops@example.com",), test_cidr="203.0.113.0/24", image="app:v1",
+                    connection_arn="arn:aws:codeconnections:us-east-1:123456789012:connection/x", repository="me/app")
+
+
+def deploys(steps: list[plan.Step]) -> list[tuple[str, object, bool]]:
+    return [(s.name, s.parameters.get("ConnectionArn"), s.create) for s in steps if isinstance(s, plan.DeployStack)]
+
+
+def test_a_new_pipeline_is_added_only_once_the_service_stack_it_deploys_to_exists() -> None:
+    """CodePipeline runs a new pipeline at once, and that run updates the service stack: the parent is deployed
+    without the pipeline (ConnectionArn empty), then the service stack, then the parent with it."""
+    arn = PIPELINE.connection_arn
+    first_deploy = plan.plan_up(PIPELINE, ARTIFACTS, nothing(), tls_only=True)
+    assert deploys(first_deploy) == [("shop", "", True), ("shop-service", None, True), ("shop", arn, False)]
+    without, last = first_deploy[2], first_deploy[-1]
+    assert isinstance(without, plan.DeployStack) and isinstance(last, plan.DeployStack)
+    assert {**last.parameters, "ConnectionArn": ""} == without.parameters  # nothing else differs
+    assert last.preview == (f"parameter ConnectionArn: '' -> {arn!r}: adds the pipeline, now that the service stack "
+                            "it deploys to exists",)
+    added_later = plan.plan_up(PIPELINE, ARTIFACTS, deployed(), tls_only=True)
+    assert deploys(added_later) == [("shop", "", False), ("shop-service", None, False), ("shop", arn, False)]
+    already_there = plan.plan_up(PIPELINE, ARTIFACTS, deployed(ConnectionArn=arn), tls_only=True)
+    assert deploys(already_there) == [("shop", arn, False), ("shop-service", None, False)]
+    assert deploys(plan.plan_up(SETTINGS, ARTIFACTS, nothing(), tls_only=True)) == [
+        ("shop", "", True), ("shop-service", None, True)]
 
 
 def test_every_step_reads_as_a_sentence() -> None:
