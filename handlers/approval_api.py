@@ -23,7 +23,7 @@ from release.approval import (
     parse_decision,
 )
 from release.deciding import Delivery, deliver_decision
-from release.exceptions import AwsTransientError
+from release.exceptions import AwsTransientError, DecisionNotDelivered
 from release.gateways.approvals import ApprovalStore
 from release.gateways.workflow import Workflow
 from release.observability import logger, tracer
@@ -45,6 +45,8 @@ def _store() -> ApprovalStore:
 def _closed_page(state: LinkState, record: Any) -> Response[str]:
     if state is LinkState.DECIDED:
         return _html(409, pages.already_decided(record))
+    if state is LinkState.NO_LONGER_WAITING:
+        return _html(410, pages.no_longer_pending())
     if state is LinkState.EXPIRED:
         return _html(410, pages.expired())
     return _html(404, pages.unknown())
@@ -79,7 +81,13 @@ def decide(approval_id: str) -> Response[str]:
         decision = parse_decision(form, now, app.current_event.request_context.http.source_ip)
     except InvalidDecision as exc:
         return _html(400, pages.confirmation(record.summary, str(exc), _first(form, "name"), _first(form, "reason")))
-    delivery = deliver_decision(store, Workflow(), record, decision)
+    try:
+        delivery = deliver_decision(store, Workflow(), record, decision)
+    except DecisionNotDelivered as exc:  # the claim was released: the link works again
+        logger.error("Approval decision not delivered", extra={"error": str(exc), "code": exc.code,
+                                                                "execution": record.execution_arn,
+                                                                "approvalKeyPrefix": key[:12]})
+        return _html(502, pages.not_delivered(exc.code, record.expires_at))
     logger.info("Approval decision", extra={"delivery": delivery.value, "approved": decision.approved,
                                             "by": decision.by, "execution": record.execution_arn,
                                             "approvalKeyPrefix": key[:12]})

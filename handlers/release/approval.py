@@ -25,6 +25,7 @@ REASON_LIMIT = 1000
 class ApprovalStatus(StrEnum):
     PENDING = "PENDING"
     DECIDED = "DECIDED"
+    ENDED = "ENDED"  # a decision was made, but the release had stopped waiting before it arrived
 
 
 class LinkState(StrEnum):
@@ -32,6 +33,7 @@ class LinkState(StrEnum):
 
     PENDING = "pending"
     DECIDED = "decided"
+    NO_LONGER_WAITING = "no-longer-waiting"
     EXPIRED = "expired"
     UNKNOWN = "unknown"
 
@@ -94,6 +96,8 @@ def compute_link_state(record: ApprovalRecord | None, now: int) -> LinkState:
         return LinkState.UNKNOWN
     if record.status is ApprovalStatus.DECIDED:
         return LinkState.DECIDED
+    if record.status is ApprovalStatus.ENDED:
+        return LinkState.NO_LONGER_WAITING
     if now >= record.expires_at:
         return LinkState.EXPIRED
     return LinkState.PENDING

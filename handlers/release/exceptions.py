@@ -88,6 +88,14 @@ class ApprovalNoLongerPending(ReleaseError):
     """The execution stopped waiting (timed out, finished or was stopped) before the decision arrived."""
 
 
+class DecisionNotDelivered(AwsCallFailed):
+    """Step Functions refused an approval decision for a reason a retry will not fix; the approval is open again."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code  # AWS's error code: fit to show an approver, unlike the message (accounts, roles)
+
+
 class ReleaseInProgress(ReleaseError):
     """Another release holds this load balancer's lock and is still running."""
 

@@ -98,7 +98,15 @@ def unknown() -> str:
 def no_longer_pending() -> str:
     return _page("Release no longer waiting", "<p>The release stopped waiting for a decision (it timed out, "
                                               "finished or was stopped) before yours arrived. Nothing was "
-                                              "changed.</p>")
+                                              "changed. To release this version, start a new release.</p>")
+
+
+def not_delivered(code: str, expires_at: int) -> str:
+    return _page("Decision not delivered", (
+        f"<p>Your decision could not be delivered: AWS Step Functions refused it ({escape(code)}). Nothing was "
+        "changed, and this link works again.</p><p>Tell the people who run the release system: the cause is "
+        "theirs to fix, and the approval function's log names it. Once it is fixed, open this link again and "
+        f"submit your decision before {_when(expires_at)}.</p>"))
 
 
 def try_again() -> str:

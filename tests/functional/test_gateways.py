@@ -76,11 +76,28 @@ def test_codepipeline_job_already_reported_is_not_an_error() -> None:
     assert Pipeline(client).succeed("00000000-0000-0000-0000-000000000000", "done") is False
 
 
-@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
+@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist"])
 def test_a_decision_for_an_execution_that_stopped_waiting_is_reported_as_such(code: str) -> None:
     client, stubber = stubbed("stepfunctions")
     stubber.add_client_error("send_task_success", service_error_code=code)
     with pytest.raises(e.ApprovalNoLongerPending):
+        Workflow(client).send_success("token", {})
+
+
+# InvalidToken proves nothing alone: Step Functions answers it for a token it cannot read, too.
+@pytest.mark.parametrize("code", ["InvalidToken", "AccessDeniedException", "KmsAccessDeniedException", "InvalidOutput"])
+def test_a_decision_refused_for_good_names_the_operation_and_keeps_the_code_apart(code: str) -> None:
+    client, stubber = stubbed("stepfunctions")
+    stubber.add_client_error("send_task_failure", service_error_code=code, service_message="refused")
+    with pytest.raises(e.DecisionNotDelivered, match=f"states:SendTaskFailure failed with {code}") as raised:
+        Workflow(client).send_failure("token", "ApprovalRejected", "{}")
+    assert raised.value.code == code
+
+
+def test_a_decision_step_functions_did_not_answer_can_be_tried_again() -> None:
+    client, stubber = stubbed("stepfunctions")
+    stubber.add_client_error("send_task_success", service_error_code="ThrottlingException", http_status_code=400)
+    with pytest.raises(e.AwsTransientError):
         Workflow(client).send_success("token", {})
 
 
@@ -132,6 +149,8 @@ FAILING = [
             lambda c: ApprovalStore("approvals", c).claim("key", DECISION)),
     Failing("dynamodb:UpdateItem", "dynamodb", "update_item",
             lambda c: ApprovalStore("approvals", c).release("key", DECISION)),
+    Failing("dynamodb:UpdateItem", "dynamodb", "update_item",
+            lambda c: ApprovalStore("approvals", c).end("key", DECISION)),
     Failing("dynamodb:Scan", "dynamodb", "scan", lambda c: ApprovalStore("approvals", c).pending_keys(0)),
     Failing("dynamodb:PutItem", "dynamodb", "put_item", lambda c: LockStore("locks", c).put_if_free("lb", "me", 0)),
     Failing("dynamodb:GetItem", "dynamodb", "get_item",  # the lock is held: who holds it?

@@ -42,6 +42,8 @@ def test_ids_from_token_urlsafe_are_well_formed_and_anything_else_is_not() -> No
     (record(), 1500, LinkState.PENDING),
     (record(), 2000, LinkState.EXPIRED),
     (record(ApprovalStatus.DECIDED), 1500, LinkState.DECIDED),
+    (record(ApprovalStatus.ENDED), 1500, LinkState.NO_LONGER_WAITING),
+    (record(ApprovalStatus.ENDED), 2000, LinkState.NO_LONGER_WAITING),
 ])
 def test_link_state(rec: ApprovalRecord | None, now: int, state: LinkState) -> None:
     assert compute_link_state(rec, now) is state

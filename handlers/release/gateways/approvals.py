@@ -73,6 +73,18 @@ class ApprovalStore:
                                        ":decided": {"S": ApprovalStatus.DECIDED.value},
                                        ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}})
 
+    def end(self, key: str, decision: Decision) -> None:
+        """Close our own claim for good: the release stopped waiting before the decision could reach it."""
+        aws.conditional_write(
+            "dynamodb:UpdateItem", self._client.update_item,
+            TableName=self._table, Key={"approvalKey": {"S": key}},
+            UpdateExpression="SET #s = :ended",
+            ConditionExpression="#s = :decided AND decidedAt = :at AND decidedBy = :by",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":ended": {"S": ApprovalStatus.ENDED.value},
+                                       ":decided": {"S": ApprovalStatus.DECIDED.value},
+                                       ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}})
+
     def pending_keys(self, now: int, execution_arn: str | None = None) -> list[str]:
         """Keys of the approvals still waiting for a decision at `now` (epoch seconds), of one execution or all.
 
