@@ -6,19 +6,21 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from release.config import parse_request
+from release.config import ProbeRoute, parse_request, validate_probe_route
 from release.discovery import discover
 from release.exceptions import AlarmNotFound
 from release.gateways.alarms import Alarms
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
 from release.observability import logger, tracer
+from release.settings import setting
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = parse_request(event.get("request"))
+    validate_probe_route(config, ProbeRoute(setting("PROBE_ROUTE")))
     topology = discover(config, LoadBalancing(), Containers())
     alarms = config["traffic"]["alarms"]
     missing = sorted(set(alarms) - {a["AlarmName"] for a in Alarms().describe(alarms)})

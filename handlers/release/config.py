@@ -29,6 +29,16 @@ class ProbeConfig(TypedDict):
     baseUrl: str | None
 
 
+class ProbeRoute(StrEnum):
+    """How the deployed check-health function reaches the test listener (the discover function's PROBE_ROUTE).
+
+    The load balancer is internet-facing and its test port admits only TestCidr and the NAT gateways' addresses.
+    """
+
+    NAT = "nat"  # from the VPC's private subnets, out through the NAT gateways whose addresses the port admits
+    NONE = "none"  # outside the VPC (no NAT gateways to leave through): nothing it sends can reach the port
+
+
 class HealthConfig(TypedDict):
     deadlineSeconds: int
     pollIntervalSeconds: int
@@ -192,6 +202,23 @@ def _probe(health_raw: dict[str, Any], problems: list[str]) -> ProbeConfig | Non
         "timeoutSeconds": _int(raw, "timeoutSeconds", 5, 1, 60, problems, "health.probe."),
         "baseUrl": base_url,
     }
+
+
+def validate_probe_route(config: ReleaseConfig, route: ProbeRoute) -> None:
+    """Refuse a probe of the test listener that cannot connect: it would only ever fail, after the whole deadline.
+
+    A probe with its own `baseUrl` is the requester's to make reachable; if it cannot connect, it fails the check.
+    """
+    probe = config["health"]["probe"]
+    if probe is None or probe["baseUrl"] is not None or route is ProbeRoute.NAT:
+        return
+    raise InvalidInput(
+        "Invalid release request: 'health.probe' asks for an HTTP check of green through the test listener, "
+        "which this system's check-health function cannot reach: the system was deployed with public task "
+        "subnets (TaskSubnets=public), so there are no NAT gateways, the function runs outside the VPC, and the "
+        "load balancer's test port admits only TestCidr. Deploy with private task subnets (TaskSubnets=private, "
+        "the default: the function then joins the private subnets and the test port admits the NAT gateways), or "
+        "leave out 'health.probe' (green's target health checks still run). Nothing was changed.")
 
 
 _ALARM_NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -70,6 +71,21 @@ def test_green_never_healthy_fails_before_approval_and_leaves_production(world: 
     notification = world.wait_for_message("notifications")
     assert "GreenUnhealthy" in notification["Subject"]
     assert "Production is unchanged" in notification["Message"]
+
+
+def test_a_probe_that_cannot_connect_fails_before_approval_and_says_why(world: World) -> None:
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    execution = world.start(world.request(health={
+        "deadlineSeconds": 2, "pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1,
+        "probe": {"path": "/health", "timeoutSeconds": 1, "baseUrl": url}}))
+    described = world.wait(execution)
+    error, cause = _fail_reason(described)
+    assert error == "GreenUnhealthy"
+    assert f"GET {url}/health: no response (" in cause and "Connection refused" in cause, cause
+    assert world.production_target() == world.ids["Code1"]
+    assert world.messages("approvals") == []
 
 
 def test_green_that_becomes_healthy_while_polling_is_released(world: World) -> None:

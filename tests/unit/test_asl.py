@@ -21,6 +21,9 @@ ERROR_CLASSES = {name for name, value in inspect.getmembers(exceptions, inspect.
                  if issubclass(value, Exception)}
 TRANSIENT_LAMBDA = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                     "Lambda.TooManyRequestsException"}
+# How Step Functions reports a function Lambda cannot run yet: in a VPC, after weeks idle, until its network
+# interface is back (the check-health function joins the VPC for its HTTP probe)
+NOT_READY = {"Lambda.ResourceNotReadyException", "Lambda.ENINotReadyException"}
 # How Step Functions reports a handler that ran out of time (Lambda.Unknown also covers running out of memory)
 HANDLER_TIMED_OUT = {"Sandbox.Timedout", "Lambda.Unknown"}
 
@@ -62,8 +65,19 @@ def test_every_error_name_is_an_exception_class_or_a_service_error(asl: dict[str
 def test_domain_errors_are_never_retried(asl: dict[str, Any]) -> None:
     for name, state in states(asl):
         for rule in state.get("Retry", []):
-            assert set(rule["ErrorEquals"]) <= TRANSIENT_LAMBDA | HANDLER_TIMED_OUT | {"AwsTransientError"}, name
+            retried = TRANSIENT_LAMBDA | NOT_READY | HANDLER_TIMED_OUT | {"AwsTransientError"}
+            assert set(rule["ErrorEquals"]) <= retried, name
             assert rule["BackoffRate"] > 1 and rule["MaxAttempts"] <= 6, name
+
+
+def test_the_vpc_function_is_waited_for_while_its_network_interface_comes_back(asl: dict[str, Any]) -> None:
+    [check] = [state for _, state in states(asl) if state.get("Parameters", {}).get("FunctionName") ==
+               "${CheckHealthFunctionArn}"]
+    [rule] = [r for r in check["Retry"] if set(r["ErrorEquals"]) & NOT_READY]
+    assert set(rule["ErrorEquals"]) == NOT_READY
+    waits = [min(rule["IntervalSeconds"] * rule["BackoffRate"] ** n, rule["MaxDelaySeconds"])
+             for n in range(rule["MaxAttempts"])]
+    assert sum(waits) >= 240  # Lambda takes minutes to restore the interface
 
 
 def test_a_handler_that_timed_out_is_run_again_a_little(asl: dict[str, Any]) -> None:

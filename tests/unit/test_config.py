@@ -4,8 +4,11 @@ from typing import Any
 
 import pytest
 
-from release.config import parse_request
+import discover
+from release.config import ProbeRoute, parse_request, validate_probe_route
 from release.exceptions import InvalidInput
+from release.settings import invocation_settings
+from tests.conftest import FakeContext
 
 MINIMAL = {"loadBalancer": "shop-alb", "cluster": "shop"}
 
@@ -85,3 +88,30 @@ def test_a_rollback_is_neither_shifted_nor_baked_nor_watched() -> None:
     assert parse_request({**MINIMAL, "action": "rollback"})["traffic"]["bakeSeconds"] == 0
     with pytest.raises(InvalidInput, match="a rollback moves all traffic at once"):
         parse_request({**MINIMAL, "action": "rollback", "traffic": {"alarms": ["shop-5xx"]}})
+
+
+PROBED = {**MINIMAL, "health": {"probe": {"path": "/health"}}}
+
+
+def test_a_probe_the_check_health_function_has_no_path_for_is_refused_with_the_fix() -> None:
+    config = parse_request(PROBED)
+    with pytest.raises(InvalidInput) as raised:
+        validate_probe_route(config, ProbeRoute.NONE)
+    message = str(raised.value)
+    for words in ("'health.probe'", "TaskSubnets=public", "no NAT gateways", "outside the VPC", "only TestCidr",
+                  "TaskSubnets=private", "leave out 'health.probe'", "Nothing was changed."):
+        assert words in message
+    validate_probe_route(config, ProbeRoute.NAT)  # from the private subnets through NAT: the path exists
+
+
+def test_no_probe_or_the_requesters_own_url_leaves_nothing_to_refuse() -> None:
+    validate_probe_route(parse_request(MINIMAL), ProbeRoute.NONE)
+    own = parse_request({**MINIMAL, "health": {"probe": {"baseUrl": "https://green.example.test"}}})
+    validate_probe_route(own, ProbeRoute.NONE)
+
+
+def test_the_release_refuses_the_probe_at_the_start_before_reading_anything() -> None:
+    """No AWS is mocked here: the refusal comes before the first call."""
+    with invocation_settings({"PROBE_ROUTE": ProbeRoute.NONE.value}), \
+            pytest.raises(InvalidInput, match="TaskSubnets=private"):
+        discover.handler({"request": PROBED}, FakeContext())  # type: ignore[arg-type]
