@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from deployer import definition, templates
+from release.config import ProbeRoute
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_FILES = sorted(p.name for p in (ROOT / "cfn").glob("*.yaml"))
@@ -232,3 +234,144 @@ def test_test_port_is_not_open_to_the_world_by_default() -> None:
     parameters = templates.load("main.yaml")["Parameters"]
     assert "Default" not in parameters["TestCidr"]
     assert templates.load("load-balancer.yaml")["Parameters"]["DeregistrationDelaySeconds"]["Default"] <= 60
+
+
+# The optional HTTP probe of green goes to the test listener of an internet-facing load balancer, whose test port
+# admits only TestCidr and what the system itself sends. The check-health function reaches it from the private
+# subnets through the NAT gateways, so the port sees the gateways' Elastic IPs, never the function's security group.
+
+def _parameters(stack: dict[str, Any]) -> dict[str, Any]:
+    parameters: dict[str, Any] = stack["Properties"]["Parameters"]
+    return parameters
+
+
+def test_the_probe_leaves_the_vpc_through_the_nat_gateways_whose_addresses_the_test_port_admits() -> None:
+    network = templates.load("network.yaml")
+    subnets, nat = network["Resources"], network["Outputs"]
+    for n in ("1", "2"):
+        association = subnets[f"PrivateSubnet{n}Routes"]["Properties"]
+        assert association["SubnetId"] == {"Ref": f"PrivateSubnet{n}"}
+        route = subnets[f"PrivateDefaultRoute{n}"]["Properties"]
+        assert association["RouteTableId"] == route["RouteTableId"] == {"Ref": f"PrivateRouteTable{n}"}
+        assert route == {**route, "DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": {"Ref": f"NatGateway{n}"}}
+        allocation = subnets[f"NatGateway{n}"]["Properties"]["AllocationId"]
+        assert allocation == {"Fn::GetAtt": [f"NatAddress{n}", "AllocationId"]}
+        assert nat[f"NatAddress{n}"]["Value"] == {"Fn::If": ["PrivateTasks", {"Ref": f"NatAddress{n}"}, ""]}
+    assert nat["NatSubnets"]["Value"] == {"Fn::If": [
+        "PrivateTasks", {"Fn::Join": [",", [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]]}, ""]}
+
+    main = dict(resources("main.yaml"))
+    assert main["Network"]["Properties"]["TemplateURL"] == "network.yaml"  # always the system's own VPC
+    balancer_inputs, engine_inputs = _parameters(main["LoadBalancer"]), _parameters(main["Engine"])
+    for n in ("1", "2"):
+        assert balancer_inputs[f"NatAddress{n}"] == {"Fn::GetAtt": ["Network", f"Outputs.NatAddress{n}"]}
+    assert engine_inputs["NatSubnets"] == {"Fn::GetAtt": ["Network", "Outputs.NatSubnets"]}
+    assert engine_inputs["VpcId"] == {"Fn::GetAtt": ["Network", "Outputs.VpcId"]}
+    assert balancer_inputs["TestPort"] == engine_inputs["TestPort"] == {"Ref": "TestPort"}
+
+    balancer = templates.load("load-balancer.yaml")
+    found = balancer["Resources"]
+    assert found["LoadBalancer"]["Properties"]["Scheme"] == "internet-facing"
+    assert found["LoadBalancer"]["Properties"]["SecurityGroups"] == [{"Ref": "LoadBalancerSecurityGroup"}]
+    assert found["TestListener"]["Properties"]["Port"] == {"Ref": "TestPort"}
+    assert balancer["Conditions"]["ProbeThroughNat"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "NatAddress1"}, ""]}]}
+    for n in ("1", "2"):
+        rule = found[f"TestPortFromNatGateway{n}"]
+        assert rule["Type"] == "AWS::EC2::SecurityGroupIngress" and rule["Condition"] == "ProbeThroughNat"
+        assert rule["Properties"] == {**rule["Properties"], "GroupId": {"Ref": "LoadBalancerSecurityGroup"},
+                                      "IpProtocol": "tcp", "FromPort": {"Ref": "TestPort"},
+                                      "ToPort": {"Ref": "TestPort"}, "CidrIp": {"Fn::Sub": f"${{NatAddress{n}}}/32"}}
+
+
+def test_the_check_health_function_runs_in_the_nat_subnets_with_its_own_security_group() -> None:
+    engine = templates.load("engine.yaml")
+    found = engine["Resources"]
+    assert engine["Conditions"]["ProbeThroughNat"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "NatSubnets"}, ""]}]}
+    assert found["CheckHealthFunction"]["Properties"]["VpcConfig"] == {"Fn::If": [
+        "ProbeThroughNat",
+        {"SubnetIds": {"Fn::Split": [",", {"Ref": "NatSubnets"}]},
+         "SecurityGroupIds": [{"Ref": "CheckHealthSecurityGroup"}]},
+        {"Ref": "AWS::NoValue"}]}
+    group = found["CheckHealthSecurityGroup"]
+    assert group["Condition"] == "ProbeThroughNat" and group["Properties"]["VpcId"] == {"Ref": "VpcId"}
+    assert "SecurityGroupIngress" not in group["Properties"]
+    egress = [{key: rule[key] for key in ("IpProtocol", "FromPort", "ToPort", "CidrIp")}
+              for rule in group["Properties"]["SecurityGroupEgress"]]
+    # the AWS APIs it calls, and the test listener's public addresses (its DNS name resolves to them)
+    assert egress == [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"},
+                      {"IpProtocol": "tcp", "FromPort": {"Ref": "TestPort"}, "ToPort": {"Ref": "TestPort"},
+                       "CidrIp": "0.0.0.0/0"}]
+    # the other functions stay outside the VPC
+    in_vpc = [logical for logical, resource in found.items()
+              if resource["Type"] == "AWS::Lambda::Function" and "VpcConfig" in resource["Properties"]]
+    assert in_vpc == ["CheckHealthFunction"]
+
+
+def test_the_check_health_role_lets_lambda_manage_its_network_interfaces_in_this_account_and_region() -> None:
+    """What AWSLambdaVPCAccessExecutionRole grants (its log actions aside), with resources scoped, no conditions.
+
+    Lambda validates the role at deploy time by simulating these actions without a VPC in the request, so
+    a condition on ec2:Vpc would fail the deploy; only the two describes are granted on "*" (no resource type).
+    """
+    role = dict(resources("engine.yaml"))["CheckHealthRole"]
+    granted = [s for s in statements(role) if any(str(a).startswith("ec2:") for a in s["Action"])]
+    actions = {action for s in granted for action in s["Action"]}
+    assert actions == {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                       "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
+    here = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
+    for statement in granted:
+        assert "Condition" not in statement, statement
+        listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if listed == ["*"]:
+            assert set(statement["Action"]) == {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}
+        else:
+            assert all(r["Fn::Sub"].startswith(here) for r in listed), statement
+
+
+def test_a_release_learns_whether_the_probe_can_reach_the_test_listener() -> None:
+    """The discover function refuses a probe where check-health has no path (release.config.ProbeRoute)."""
+    found = dict(resources("engine.yaml"))
+    route = found["DiscoverFunction"]["Properties"]["Environment"]["Variables"]["PROBE_ROUTE"]
+    assert route == {"Fn::If": ["ProbeThroughNat", ProbeRoute.NAT.value, ProbeRoute.NONE.value]}
+
+
+def delivered_log_groups() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The log groups AWS services deliver to as vended logs: a state machine's LoggingConfiguration, an API
+    Gateway stage's access logs."""
+    for name in TEMPLATE_FILES:
+        found = dict(resources(name))
+        for resource in found.values():
+            properties = resource.get("Properties", {})
+            targets = [d["CloudWatchLogsLogGroup"]["LogGroupArn"]
+                       for d in properties.get("LoggingConfiguration", {}).get("Destinations", [])]
+            targets += [properties["AccessLogSettings"]["DestinationArn"]] if "AccessLogSettings" in properties else []
+            for target in targets:
+                logical = target["Fn::GetAtt"][0]
+                yield name, logical, found[logical]
+
+
+def test_vended_logs_go_to_groups_under_aws_vendedlogs_named_for_the_system() -> None:
+    """Elsewhere, each such group takes room in the account's one CloudWatch Logs resource policy (5,120
+    characters) and creating the next one fails once it is full."""
+    seen = []
+    for name, logical, group in delivered_log_groups():
+        seen.append(logical)
+        assert group["Type"] == "AWS::Logs::LogGroup", f"{name} {logical}"
+        assert re.fullmatch(r"/aws/vendedlogs/\$\{Name\}/[\w/-]+", group["Properties"]["LogGroupName"]["Fn::Sub"]), \
+            f"{name} {logical}"
+    assert sorted(seen) == ["ApiAccessLogGroup", "StateMachineLogGroup"]
+
+
+def test_the_system_key_lets_cloudwatch_logs_encrypt_every_log_group_of_the_system() -> None:
+    """A group whose name the key policy does not match cannot be created with the key (KmsKeyId)."""
+    [statement] = [s for s in templates.load("keys.yaml")["Resources"]["Key"]["Properties"]["KeyPolicy"]["Statement"]
+                   if s["Sid"] == "CloudWatchLogsEncryptsThisSystemsLogGroups"]
+    patterns = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    allowed = [p["Fn::Sub"].split(":log-group:", 1)[1] for p in (patterns if isinstance(patterns, list)
+                                                                  else [patterns])]
+    groups = [(name, logical, resource["Properties"]["LogGroupName"]) for name, logical, resource in all_resources()
+              if resource["Type"] == "AWS::Logs::LogGroup"]
+    assert len(groups) >= 10
+    for name, logical, group_name in groups:
+        group = group_name["Fn::Sub"] if isinstance(group_name, dict) else group_name
+        assert any(fnmatch.fnmatchcase(group, pattern) for pattern in allowed), f"{name} {logical}: {group}"
