@@ -43,16 +43,15 @@ def main() -> None:
     context = LocalContext(os.environ["LAMBDA_FUNCTION_NAME"], os.environ["LAMBDA_FUNCTION_ARN"],
                            int(os.environ["LAMBDA_MEMORY"]), int(os.environ["LAMBDA_TIMEOUT"]))
     request = json.loads(sys.stdin.read())
-    enforce.install()
+    # every call this process makes, the handler's import and its threads included, acts as the function's role
+    enforce.install(process_principal=enforce.Principal.from_json(request["principal"]))
     calls = count_api_calls()
     started = time.perf_counter()
     try:
         event = json.loads(request["event"] or "{}")
         handler = getattr(import_module(module_name), handler_name)
         started = time.perf_counter()  # what Lambda bills for a warm invocation: the handler, not the import
-        with enforce.acting_as(enforce.Principal.from_json(request["principal"])):
-            payload = handler(event, context)
-        result = {"payload": json.dumps(payload), "errored": False}
+        result = {"payload": json.dumps(handler(event, context)), "errored": False}
     except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports it
         traceback.print_exc()
         result = {"payload": json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}),

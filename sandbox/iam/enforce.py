@@ -97,13 +97,17 @@ def denial(principal: Principal, region: str, endpoint_prefix: str, operation: s
            params: Mapping[str, Any]) -> tuple[str, int, str] | None:
     """(error code, HTTP status, AWS's message) when IAM refuses this call, else None."""
     partition, account = principal.scope
+    # the global keys every request to AWS carries, as far as the sandbox knows them
+    carried = {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": account,
+               "aws:PrincipalType": "AssumedRole", "aws:RequestedRegion": region, "aws:SecureTransport": "true"}
     for request in requests_for(Scope(partition, region, account), endpoint_prefix, operation, params):
         key = principal.keys.get(request.resource) if request.action == "sns:Publish" else None
         implied = [Request(action, key) for action in ("kms:GenerateDataKey", "kms:Decrypt")] if key else []
         for needed in (request, *implied):
+            needed = Request(needed.action, needed.resource, {**carried, **needed.context})
             decision = evaluate(principal.documents, needed)
             if decision is not Decision.ALLOW:
-                return _refusal(principal, endpoint_prefix, needed, decision, kms=needed is not request)
+                return _refusal(principal, endpoint_prefix, needed, decision, kms=needed.action.startswith("kms:"))
     return None
 
 
@@ -118,6 +122,8 @@ def _refusal(principal: Principal, endpoint_prefix: str, request: Request, decis
 
 
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("sandbox_iam_principal", default=None)
+# A process that runs one invocation (the sandbox's worker) acts as its function everywhere, threads included.
+_process_principal: Principal | None = None
 _install_lock = threading.Lock()
 _installed = False
 _machines_installed = False
@@ -133,16 +139,21 @@ def acting_as(principal: Principal) -> Iterator[None]:
         _acting.reset(token)
 
 
-def install() -> None:
-    """Put the check in front of every boto3 client; calls made outside `acting_as` are not checked."""
-    global _installed
+def install(process_principal: Principal | None = None) -> None:
+    """Put the check in front of every boto3 client.
+
+    With `process_principal` every call this process makes is checked as that principal (a worker running
+    one invocation, whatever thread calls); without, only calls made inside `acting_as`.
+    """
+    global _installed, _process_principal
     with _install_lock:
+        _process_principal = process_principal or _process_principal
         if _installed:
             return
         send = BaseClient._make_api_call  # type: ignore[attr-defined]
 
         def authorized(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-            principal = _acting.get()
+            principal = _acting.get() or _process_principal
             if principal is not None:
                 refused = denial(principal, self.meta.region_name, self.meta.service_model.endpoint_prefix,
                                  operation_name, api_params)

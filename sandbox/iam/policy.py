@@ -3,17 +3,22 @@
 An explicit Deny wins, then any Allow; anything else is an implicit deny. Actions match case-insensitively,
 resources case-sensitively with each of an ARN's six colon-separated parts matched on its own, and
 conditions follow IAM's rules for missing keys, negated operators, `...IfExists` and the `ForAnyValue:` /
-`ForAllValues:` set operators. Operators the templates do not use are refused rather than guessed.
+`ForAllValues:` set operators. What it does not model is refused rather than guessed: other operators,
+policy variables, and a global or same-service condition key the request does not carry.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+
+class UnsupportedPolicy(ValueError):
+    """Something this evaluator does not implement: refusing beats guessing a permission."""
 
 
 class Decision(Enum):
@@ -52,6 +57,9 @@ def _listed(value: Any) -> list[str]:
 
 
 def _applies(statement: Mapping[str, Any], request: Request) -> bool:
+    if any((a in statement) == (b in statement) for a, b in (("Action", "NotAction"), ("Resource", "NotResource"))):
+        raise UnsupportedPolicy(f"a statement needs one of Action/NotAction and one of Resource/NotResource: "
+                                f"{statement}")
     if "Action" in statement:
         action = any(_matches(p, request.action, ignore_case=True) for p in _listed(statement["Action"]))
     else:
@@ -62,7 +70,8 @@ def _applies(statement: Mapping[str, Any], request: Request) -> bool:
         resource = any(arn_matches(p, request.resource) for p in _listed(statement["Resource"]))
     else:
         resource = not any(arn_matches(p, request.resource) for p in _listed(statement.get("NotResource")))
-    return resource and conditions_hold(statement.get("Condition") or {}, request.context)
+    return resource and conditions_hold(statement.get("Condition") or {}, request.context,
+                                        request.action.split(":", 1)[0])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -77,6 +86,8 @@ def _matches(glob: str, value: str, *, ignore_case: bool = False) -> bool:
 
 def arn_matches(pattern: str, value: str) -> bool:
     """IAM's ARN match: "*" matches anything; otherwise part by part (the sixth part keeps its colons)."""
+    if "${" in pattern:
+        raise UnsupportedPolicy(f"policy variables are not supported by the sandbox's IAM: {pattern}")
     if pattern == "*":
         return True
     pattern_parts, value_parts = pattern.split(":", 5), value.split(":", 5)
@@ -85,44 +96,52 @@ def arn_matches(pattern: str, value: str) -> bool:
     return all(_matches(p, v) for p, v in zip(pattern_parts, value_parts, strict=True))
 
 
-# operator -> (compare one context value with one policy value, negated)
-_OPERATORS: dict[str, tuple[Any, bool]] = {
+# operator -> (does one context value match one policy value, is the operator negated)
+_OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "StringEquals": (lambda v, p: v == p, False),
     "StringNotEquals": (lambda v, p: v == p, True),
     "StringEqualsIgnoreCase": (lambda v, p: v.lower() == p.lower(), False),
     "StringNotEqualsIgnoreCase": (lambda v, p: v.lower() == p.lower(), True),
     "StringLike": (lambda v, p: _matches(p, v), False),
     "StringNotLike": (lambda v, p: _matches(p, v), True),
-    "ArnEquals": (arn_matches, False), "ArnLike": (arn_matches, False),  # both take wildcards in IAM
-    "ArnNotEquals": (arn_matches, True), "ArnNotLike": (arn_matches, True),
-    "Bool": (lambda v, p: v.lower() == str(p).lower(), False),
+    # ArnEquals takes wildcards as ArnLike does; the policy's value is the pattern
+    "ArnEquals": (lambda v, p: arn_matches(p, v), False),
+    "ArnLike": (lambda v, p: arn_matches(p, v), False),
+    "ArnNotEquals": (lambda v, p: arn_matches(p, v), True),
+    "ArnNotLike": (lambda v, p: arn_matches(p, v), True),
+    "Bool": (lambda v, p: v.lower() == p.lower(), False),
 }
 
 
-class UnsupportedCondition(ValueError):
-    """A condition operator this evaluator does not implement: refusing beats guessing a permission."""
-
-
-def conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Mapping[str, str | Sequence[str]]) -> bool:
+def conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Mapping[str, str | Sequence[str]],
+                    service: str) -> bool:
+    """All operators, all keys of each, any value of a key; `service` is the action's (keys of others are absent)."""
     keys = {k.lower(): v for k, v in context.items()}  # condition keys are case-insensitive
-    return all(_condition(operator, key, expected, keys)
+    return all(_condition(operator, key, expected, keys, service)
                for operator, tests in block.items() for key, expected in tests.items())
 
 
-def _condition(operator: str, key: str, expected: Any, context: Mapping[str, str | Sequence[str]]) -> bool:
+def _condition(operator: str, key: str, expected: Any, context: Mapping[str, str | Sequence[str]],
+               service: str) -> bool:
     present = context.get(key.lower())
     wanted = [str(p).lower() if isinstance(p, bool) else str(p)
               for p in (expected if isinstance(expected, list) else [expected])]
+    if any("${" in p for p in wanted):
+        raise UnsupportedPolicy(f"policy variables are not supported by the sandbox's IAM: {key} {wanted}")
+    if present is None and key.split(":", 1)[0].lower() in ("aws", service.lower()):
+        # A key of this service or a global one that the request does not carry is one the sandbox does not
+        # model: whether AWS would supply it is unknown here, so no answer is given.
+        raise UnsupportedPolicy(f"condition key {key!r} is not modelled by the sandbox's IAM for {service} calls")
     if operator == "Null":  # "true": the key must be absent
-        return (present is None) == (str(wanted[0]).lower() == "true")
+        return (present is None) == (wanted[0].lower() == "true")
     set_operator, _, name = operator.rpartition(":")
     if_exists = name.endswith("IfExists")
     name = name.removesuffix("IfExists")
     if name not in _OPERATORS or set_operator not in ("", "ForAnyValue", "ForAllValues"):
-        raise UnsupportedCondition(f"condition operator {operator!r} is not supported by the sandbox's IAM")
+        raise UnsupportedPolicy(f"condition operator {operator!r} is not supported by the sandbox's IAM")
     compare, negated = _OPERATORS[name]
-    if present is None:
-        return if_exists or negated or set_operator == "ForAllValues"
+    if present is None:  # ForAnyValue: false; ForAllValues: true; single-valued: only ...IfExists or negated
+        return set_operator == "ForAllValues" or (set_operator == "" and (if_exists or negated))
     values = [present] if isinstance(present, str) else list(present)
 
     def one(value: str) -> bool:

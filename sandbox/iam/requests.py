@@ -2,7 +2,8 @@
 
 IAM names most actions after the operation; the resource is the ARN the call acts on as AWS's Service
 Authorization Reference defines it, or "*" for an action that supports no resource type (then only a
-statement on "*" can allow it). tests/unit/test_iam_requests.py checks this table against that reference.
+statement on "*" can allow it). tests/unit/test_iam_policy.py checks this table against that reference and
+that every operation the handlers call is in it.
 """
 
 from __future__ import annotations
@@ -72,8 +73,12 @@ def _alarms(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str
 
 
 def _function(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
-    name = params["FunctionName"]
-    return [(name if name.startswith("arn:") else scope.arn("lambda", f"function:{name}"), {})]
+    """The function's ARN, qualified when the call names a version or alias (IAM checks the qualified one)."""
+    name = str(params["FunctionName"])
+    if not name.startswith("arn:"):  # a name, or a partial ARN "123456789012:function:name"
+        name = scope.arn("lambda", f"function:{name.rsplit(':function:', 1)[-1]}")
+    qualifier = params.get("Qualifier")
+    return [(f"{name}:{qualifier}" if qualifier and name.count(":") == 6 else name, {})]
 
 
 def _s3_bucket(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
