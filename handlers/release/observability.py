@@ -8,11 +8,12 @@ never loaded.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger
+
+from .settings import runtime_variables
 
 SERVICE = "ecs-bluegreen-release"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,7 +39,7 @@ class Untraced:
         return method if method is not None else (lambda function: function)
 
 
-def tracing_on(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def tracing_on(environ: Mapping[str, str]) -> bool:
     """Powertools' own rule: in Lambda (LAMBDA_TASK_ROOT), not SAM or Chalice local, not disabled by variable."""
     disabled = environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "on", "yes", "y")
     local = environ.get("AWS_SAM_LOCAL") or environ.get("AWS_CHALICE_CLI_MODE")
@@ -46,7 +47,7 @@ def tracing_on(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
 
 
 def _tracer() -> Tracing:
-    if not tracing_on():
+    if not tracing_on(runtime_variables()):
         return Untraced()
     from aws_lambda_powertools import Tracer
 

@@ -33,3 +33,12 @@ def invocation_settings(variables: Mapping[str, str]) -> Iterator[None]:
         yield
     finally:
         _invocation.reset(token)
+
+
+def runtime_variables() -> Mapping[str, str]:
+    """The process's own variables: the Lambda runtime's and the libraries' (LAMBDA_TASK_ROOT, POWERTOOLS_*).
+
+    Not a function's configuration: they are the same for every function a process runs, and may be read
+    at import time (the tracing seam decides there whether to load the X-Ray SDK).
+    """
+    return os.environ
