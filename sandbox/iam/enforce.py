@@ -100,14 +100,12 @@ def denial(principal: Principal, region: str, endpoint_prefix: str, operation: s
     # the global keys every request to AWS carries, as far as the sandbox knows them
     carried = {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": account,
                "aws:PrincipalType": "AssumedRole", "aws:RequestedRegion": region, "aws:SecureTransport": "true"}
-    for request in requests_for(Scope(partition, region, account), endpoint_prefix, operation, params):
-        key = principal.keys.get(request.resource) if request.action == "sns:Publish" else None
-        implied = [Request(action, key) for action in ("kms:GenerateDataKey", "kms:Decrypt")] if key else []
-        for needed in (request, *implied):
-            needed = Request(needed.action, needed.resource, {**carried, **needed.context})
-            decision = evaluate(principal.documents, needed)
-            if decision is not Decision.ALLOW:
-                return _refusal(principal, endpoint_prefix, needed, decision, kms=needed.action.startswith("kms:"))
+    for found in requests_for(Scope(partition, region, account), endpoint_prefix, operation, params,
+                              principal.keys):
+        request = Request(found.action, found.resource, {**carried, **found.context})
+        decision = evaluate(principal.documents, request)
+        if decision is not Decision.ALLOW:
+            return _refusal(principal, endpoint_prefix, request, decision, kms=request.action.startswith("kms:"))
     return None
 
 

@@ -106,17 +106,12 @@ _TABLE: dict[tuple[str, str], tuple[str | None, Resources]] = {
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable")},
     ("sns", "Publish"): (None, lambda s, p: [(p.get("TopicArn") or p["TargetArn"], {})]),
     ("sns", "GetTopicAttributes"): (None, _param("TopicArn")),
-    ("states", "DescribeExecution"): (None, _param("executionArn")),
-    ("states", "GetExecutionHistory"): (None, _param("executionArn")),
-    ("states", "StopExecution"): (None, _param("executionArn")),
-    ("states", "StartExecution"): (None, _param("stateMachineArn")),
-    ("states", "DescribeStateMachine"): (None, _param("stateMachineArn")),
-    ("states", "ListExecutions"): (None, _param("stateMachineArn")),
-    ("states", "SendTaskSuccess"): (None, _anything),
-    ("states", "SendTaskFailure"): (None, _anything),
-    ("states", "SendTaskHeartbeat"): (None, _anything),
-    ("codepipeline", "PutJobSuccessResult"): (None, _anything),
-    ("codepipeline", "PutJobFailureResult"): (None, _anything),
+    **{("states", op): (None, _param("executionArn"))
+       for op in ("DescribeExecution", "GetExecutionHistory", "StopExecution")},
+    **{("states", op): (None, _param("stateMachineArn"))
+       for op in ("StartExecution", "DescribeStateMachine", "ListExecutions")},
+    **{("states", op): (None, _anything) for op in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")},
+    **{("codepipeline", op): (None, _anything) for op in ("PutJobSuccessResult", "PutJobFailureResult")},
     ("cloudwatch", "DescribeAlarms"): (None, _alarms),
     ("cloudwatch", "GetMetricData"): (None, _anything),
     ("lambda", "Invoke"): ("InvokeFunction", _function),
@@ -137,8 +132,17 @@ def iam_prefix(endpoint_prefix: str) -> str:
     return _IAM_PREFIX.get(endpoint_prefix, endpoint_prefix)
 
 
-def requests_for(scope: Scope, endpoint_prefix: str, operation: str, params: Mapping[str, Any]) -> list[Request]:
-    """What IAM must allow for one call; [] for a call that needs no permission."""
+# Operations on a resource encrypted with a KMS key that also need the caller's right to use that key
+# (SNS requires both of a publisher to an encrypted topic).
+_KEY_USE: dict[tuple[str, str], tuple[str, ...]] = {("sns", "Publish"): ("kms:GenerateDataKey", "kms:Decrypt")}
+
+
+def requests_for(scope: Scope, endpoint_prefix: str, operation: str, params: Mapping[str, Any],
+                 keys: Mapping[str, str] | None = None) -> list[Request]:
+    """What IAM must allow for one call; [] for a call that needs no permission.
+
+    `keys` maps an encrypted resource's ARN to its KMS key's ARN.
+    """
     prefix = iam_prefix(endpoint_prefix)
     if f"{prefix}:{operation}" in ALWAYS_ALLOWED:
         return []
@@ -148,7 +152,9 @@ def requests_for(scope: Scope, endpoint_prefix: str, operation: str, params: Map
                                "and resources it acts on, from the Service Authorization Reference")
     action, resources = entry
     name = f"{prefix}:{action or operation}"
-    return [Request(name, resource, context) for resource, context in resources(scope, params)]
+    found = [Request(name, resource, context) for resource, context in resources(scope, params)]
+    return found + [Request(use, key) for request in found if (key := (keys or {}).get(request.resource))
+                    for use in _KEY_USE.get((prefix, operation), ())]
 
 
 def known_actions() -> dict[str, Resources]:

@@ -63,25 +63,22 @@ class ApprovalStore:
 
     def release(self, key: str, decision: Decision) -> None:
         """Undo our own claim (the decision could not be delivered), so the approver can try again."""
-        aws.conditional_write(
-            "dynamodb:UpdateItem", self._client.update_item,
-            TableName=self._table, Key={"approvalKey": {"S": key}},
-            UpdateExpression="SET #s = :pending REMOVE decision, decidedBy, decidedAt, reason, sourceIp",
-            ConditionExpression="#s = :decided AND decidedAt = :at AND decidedBy = :by",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":pending": {"S": ApprovalStatus.PENDING.value},
-                                       ":decided": {"S": ApprovalStatus.DECIDED.value},
-                                       ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}})
+        self._settle_claim(key, decision, ApprovalStatus.PENDING,
+                           " REMOVE decision, decidedBy, decidedAt, reason, sourceIp")
 
     def end(self, key: str, decision: Decision) -> None:
         """Close our own claim for good: the release stopped waiting before the decision could reach it."""
+        self._settle_claim(key, decision, ApprovalStatus.ENDED)
+
+    def _settle_claim(self, key: str, decision: Decision, status: ApprovalStatus, also: str = "") -> None:
+        """Move our own claim (decided by this decision, at its time) to `status`; anyone else's is left alone."""
         aws.conditional_write(
             "dynamodb:UpdateItem", self._client.update_item,
             TableName=self._table, Key={"approvalKey": {"S": key}},
-            UpdateExpression="SET #s = :ended",
+            UpdateExpression=f"SET #s = :status{also}",
             ConditionExpression="#s = :decided AND decidedAt = :at AND decidedBy = :by",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":ended": {"S": ApprovalStatus.ENDED.value},
+            ExpressionAttributeValues={":status": {"S": status.value},
                                        ":decided": {"S": ApprovalStatus.DECIDED.value},
                                        ":at": {"N": str(decision.at)}, ":by": {"S": decision.by}})
 
