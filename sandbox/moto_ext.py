@@ -24,10 +24,12 @@ from typing import Any
 
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.models import ChangeSet, Stack
+from moto.codebuild.models import CodeBuild, codebuild_backends
+from moto.codepipeline.models import CodePipeline, codepipeline_backends
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
-from moto.core.utils import utcnow
+from moto.core.utils import pascal_to_camelcase, utcnow
 from moto.dynamodb.models import DynamoDBBackend
 from moto.ecs.models import Service as EcsService
 from moto.ecs.models import ecs_backends
@@ -432,14 +434,18 @@ def _change_set_outputs() -> list[Replacement]:
 @_patch("service_follows_task_definition")
 def _service_follows_task_definition() -> list[Replacement]:
     """CloudFormation: a service whose `TaskDefinition: !Ref X` now names a new revision is not updated by a
-    change set (moto compares the unresolved template); here it is, as CloudFormation would."""
-    apply = ChangeSet.apply
+    change set or an UpdateStack (moto compares the unresolved template); here it is, as CloudFormation would."""
+    apply, update = ChangeSet.apply, Stack.update
 
     def apply_following(self: ChangeSet) -> None:
         apply(self)
         _follow_task_definitions(self.stack, self.template_dict)
 
-    return [Replacement(ChangeSet, "apply", apply_following)]
+    def update_following(self: Stack, *args: Any, **kwargs: Any) -> None:
+        update(self, *args, **kwargs)
+        _follow_task_definitions(self, self.template_dict)
+
+    return [Replacement(ChangeSet, "apply", apply_following), Replacement(Stack, "update", update_following)]
 
 
 def _follow_task_definitions(stack: Stack, template: dict[str, Any]) -> None:
@@ -648,6 +654,170 @@ def _update_state_machine(cls: Any, original_resource: Any, new_resource_name: s
     backend.update_state_machine(original_resource.arn, definition=_definition(properties),
                                  role_arn=properties.get("RoleArn"))
     return original_resource
+
+
+@_patch("pipeline_resources")
+def _pipeline_resources() -> list[Replacement]:
+    """CloudFormation: AWS::CodePipeline::Pipeline and AWS::CodeBuild::Project are skipped (a warning, the stack
+    completes, nothing is created); here they are created, updated and deleted in moto's CodePipeline and
+    CodeBuild backends, with their properties in the shape GetPipeline and BatchGetProjects answer with (and the
+    project's EncryptionKey, which moto replaces by its default key). `Ref` gives the name, `Fn::GetAtt` a
+    project's Arn and a pipeline's Version."""
+    return [Replacement(cfn_parsing, "get_model_map", _with_pipeline_models(cfn_parsing.get_model_map)),
+            *_resource_class(CodePipeline, "AWS::CodePipeline::Pipeline", _create_pipeline, _update_pipeline,
+                             _delete_pipeline, {"Version": lambda pipeline: str(pipeline.pipeline["version"])}),
+            *_resource_class(CodeBuild, "AWS::CodeBuild::Project", _create_project, _update_project,
+                             _delete_project, {"Arn": lambda project: project.arn})]
+
+
+def _with_pipeline_models(model_map: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    # A wrapper rather than items put into moto's cached map: computing that map at install time would fix its
+    # list of models before every moto model module is imported.
+    def get_model_map() -> dict[str, Any]:
+        models: tuple[Any, ...] = (CodePipeline, CodeBuild)  # given cloudformation_type by the patch
+        return {**model_map(), **{model.cloudformation_type(): model for model in models}}
+
+    return get_model_map
+
+
+def _resource_class(model: type, kind: str, create: Callable[..., Any], update: Callable[..., Any],
+                    delete: Callable[..., None], attributes: dict[str, Callable[[Any], str]]) -> list[Replacement]:
+    """What moto's CloudFormation calls on a resource class (CloudFormationModel's methods), for a plain model."""
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+    def cloudformation_type() -> str:
+        return kind
+
+    def has_cfn_attr(cls: Any, attribute: str) -> bool:
+        return attribute in attributes
+
+    def get_cfn_attribute(self: Any, attribute: str) -> str:
+        if attribute not in attributes:
+            raise UnformattedGetAttTemplateException()
+        return attributes[attribute](self)
+
+    def is_created(self: Any) -> bool:
+        return True
+
+    return [Replacement(model, "cloudformation_type", staticmethod(cloudformation_type)),
+            Replacement(model, "has_cfn_attr", classmethod(has_cfn_attr)),
+            Replacement(model, "get_cfn_attribute", get_cfn_attribute),
+            Replacement(model, "is_created", is_created),
+            Replacement(model, "create_from_cloudformation_json", classmethod(create)),
+            Replacement(model, "update_from_cloudformation_json", classmethod(update)),
+            Replacement(model, "delete_from_cloudformation_json", classmethod(delete))]
+
+
+_API_NAMES = {"BuildSpec": "buildspec"}  # the one property whose API name is not its camelCase
+
+
+def _api_shape(value: Any) -> Any:
+    """CloudFormation's PascalCase properties as the API's camelCase members; an action's (or a rule's)
+    `Configuration` keeps its keys, which the API has as given, and its values become strings, as in the API."""
+    if isinstance(value, list):
+        return [_api_shape(item) for item in value]
+    if isinstance(value, dict):
+        return {_API_NAMES.get(key, pascal_to_camelcase(key)):
+                {name: _string(setting) for name, setting in item.items()} if key == "Configuration"
+                else _api_shape(item) for key, item in value.items()}
+    return value
+
+
+def _string(value: Any) -> str:
+    # As CloudFormation passes them on: a Number parameter arrives here as an int, a YAML boolean as a bool.
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _api_tags(properties: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"key": tag["Key"], "value": str(tag["Value"])} for tag in properties.get("Tags") or []]
+
+
+def _pipeline_declaration(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    declared = ("RoleArn", "ArtifactStore", "Stages", "ExecutionMode", "PipelineType", "Triggers", "Variables")
+    pipeline: dict[str, Any] = {"name": name, **_api_shape({k: properties[k] for k in declared if k in properties})}
+    for stage in pipeline.get("stages", []):
+        stage.pop("blockers", None)  # CloudFormation only: the API has no such member
+    if properties.get("ArtifactStores"):  # a list of {Region, ArtifactStore} here, a map by region in the API
+        pipeline["artifactStores"] = {store["Region"]: _api_shape(store["ArtifactStore"])
+                                      for store in properties["ArtifactStores"]}
+    return pipeline
+
+
+def _create_pipeline(cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+                     **kwargs: Any) -> Any:
+    # Through create_pipeline, which checks as CodePipeline does that the role exists and trusts
+    # codepipeline.amazonaws.com (it reads only the statements' principals, so a Condition does not matter).
+    properties = cloudformation_json["Properties"]
+    backend = codepipeline_backends[account_id][region_name]
+    name = properties.get("Name", resource_name)
+    backend.create_pipeline(_pipeline_declaration(name, properties), _api_tags(properties))
+    pipeline: Any = backend.pipelines[name]
+    pipeline.physical_resource_id = name  # what `Ref` gives
+    return pipeline
+
+
+def _update_pipeline(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                     account_id: str, region_name: str) -> Any:
+    properties = cloudformation_json["Properties"]
+    name = properties.get("Name") or original_resource.physical_resource_id  # else a new name on every update
+    if name != original_resource.physical_resource_id:  # a new name replaces the pipeline
+        _delete_pipeline(cls, original_resource.physical_resource_id, cloudformation_json, account_id, region_name)
+        return _create_pipeline(cls, name, cloudformation_json, account_id, region_name)
+    codepipeline_backends[account_id][region_name].update_pipeline(_pipeline_declaration(name, properties))
+    original_resource.tags = {tag["key"]: tag["value"] for tag in _api_tags(properties)}
+    return original_resource
+
+
+def _delete_pipeline(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                     region_name: str) -> None:
+    codepipeline_backends[account_id][region_name].delete_pipeline(resource_name)
+
+
+def _create_project(cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+                    **kwargs: Any) -> Any:
+    properties = cloudformation_json["Properties"]
+    backend = codebuild_backends[account_id][region_name]
+    name = properties.get("Name", resource_name)
+    environment = _api_shape(properties.get("Environment", {}))
+    if "environmentVariables" in environment:  # Type is optional in the template, always answered by the API
+        environment["environmentVariables"] = [{"type": "PLAINTEXT", **variable, "value": _string(variable["value"])}
+                                               for variable in environment["environmentVariables"]]
+    timeout, queued = properties.get("TimeoutInMinutes"), properties.get("QueuedTimeoutInMinutes")
+    backend.create_project(
+        project_name=name, description=properties.get("Description"),
+        project_source=_api_shape(properties.get("Source", {})), artifacts=_api_shape(properties.get("Artifacts", {})),
+        environment=environment, service_role=properties["ServiceRole"], tags=_api_tags(properties) or None,
+        cache=_api_shape(properties.get("Cache")), timeout=int(timeout) if timeout else None,
+        queued_timeout=int(queued) if queued else None, source_version=properties.get("SourceVersion"),
+        logs_config=_api_shape(properties.get("LogsConfig")), vpc_config=_api_shape(properties.get("VpcConfig")))
+    project: Any = backend.codebuild_projects[name]
+    if properties.get("EncryptionKey"):  # moto sets its default key whatever the project was given
+        project.project_metadata["encryptionKey"] = properties["EncryptionKey"]
+    project.physical_resource_id = name  # what `Ref` gives
+    return project
+
+
+def _update_project(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                    account_id: str, region_name: str) -> Any:
+    # moto has no UpdateProject: the project is made again under its name, keeping its builds and creation date.
+    backend = codebuild_backends[account_id][region_name]
+    old = original_resource.physical_resource_id
+    name = cloudformation_json["Properties"].get("Name") or old  # else a new name on every update
+    if name != old:  # a new name replaces the project
+        _delete_project(cls, old, cloudformation_json, account_id, region_name)
+        return _create_project(cls, name, cloudformation_json, account_id, region_name)
+    builds = backend.build_history.get(name, [])
+    project = _create_project(cls, name, cloudformation_json, account_id, region_name)
+    backend.build_history[name] = builds
+    project.project_metadata["created"] = original_resource.project_metadata["created"]
+    return project
+
+
+def _delete_project(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                    region_name: str) -> None:
+    codebuild_backends[account_id][region_name].delete_project(resource_name)
 
 
 # ELBv2

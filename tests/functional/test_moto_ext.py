@@ -450,6 +450,26 @@ def test_patch_fills_service_follows_task_definition(mocked_aws: None) -> None:
     assert _service_after_a_new_image()["taskDefinition"].endswith("task-definition/shop:2")
 
 
+def _service_after_an_update_stack() -> dict[str, Any]:
+    """What the pipeline's CloudFormation action does: UpdateStack, not a change set."""
+    vpc = _vpc()
+    _by_change_set("service", _service_template(), kind="CREATE", Image="app:1", Vpc=vpc)
+    client("cloudformation").update_stack(StackName="service", TemplateBody=json.dumps(_service_template()),
+                                          Parameters=[{"ParameterKey": "Image", "ParameterValue": "app:2"},
+                                                      {"ParameterKey": "Vpc", "ParameterValue": vpc}])
+    return _service()
+
+
+def test_moto_lacks_service_follows_task_definition_on_update_stack(mocked_aws: None) -> None:
+    with moto_ext.without("service_follows_task_definition"):
+        service = _service_after_an_update_stack()
+    assert service["taskDefinition"].endswith(":1"), _drop("service_follows_task_definition")
+
+
+def test_patch_fills_service_follows_task_definition_on_update_stack(mocked_aws: None) -> None:
+    assert _service_after_an_update_stack()["taskDefinition"].endswith("task-definition/shop:2")
+
+
 def _containers_after_a_new_image() -> list[dict[str, Any]]:
     task_definition = _service_after_a_new_image()["taskDefinition"]
     containers: list[dict[str, Any]] = client("ecs").describe_task_definition(
@@ -557,6 +577,130 @@ def test_patch_fills_state_machine_resource(mocked_aws: None) -> None:
         "States"]["Say"]["Result"] == {"greeting": "bye"}
     client("cloudformation").delete_stack(StackName="machine")
     assert client("stepfunctions").list_state_machines()["stateMachines"] == []
+
+
+# CloudFormation: pipelines and build projects (the shapes of cfn/pipeline.yaml)
+
+KEY = f"arn:aws:kms:{REGION}:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+CONNECTION = f"arn:aws:codeconnections:{REGION}:123456789012:connection/0b1c2d3e-aaaa-bbbb-cccc-123456789012"
+
+
+def _release_pipeline(buildspec: str, branch: str) -> dict[str, Any]:
+    return {
+        "Parameters": {"Port": {"Type": "Number", "Default": 8080}},
+        "Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+                "Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"},
+                     "Action": "sts:AssumeRole",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}},
+                    {"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"},
+                     "Action": "sts:AssumeRole"}]}}},
+            "Artifacts": {"Type": "AWS::S3::Bucket"},
+            "Project": {"Type": "AWS::CodeBuild::Project", "Properties": {
+                "Name": "shop-build", "Description": "Builds the image.",
+                "ServiceRole": {"Fn::GetAtt": ["Role", "Arn"]}, "EncryptionKey": KEY, "TimeoutInMinutes": 30,
+                "Artifacts": {"Type": "CODEPIPELINE"},
+                "Environment": {"Type": "LINUX_CONTAINER", "ComputeType": "BUILD_GENERAL1_SMALL",
+                                "Image": "aws/codebuild/amazonlinux-x86_64-standard:5.0", "PrivilegedMode": True,
+                                "EnvironmentVariables": [{"Name": "REPOSITORY_NAME", "Value": "shop"},
+                                                         {"Name": "TEST_PORT", "Value": {"Ref": "Port"}}]},
+                "LogsConfig": {"CloudWatchLogs": {"Status": "ENABLED", "GroupName": "/shop/codebuild",
+                                                  "StreamName": "build"}},
+                "Source": {"Type": "CODEPIPELINE", "BuildSpec": buildspec}}},
+            "Pipeline": {"Type": "AWS::CodePipeline::Pipeline", "Properties": {
+                "Name": "shop-release", "PipelineType": "V2", "ExecutionMode": "QUEUED",
+                "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                "ArtifactStore": {"Type": "S3", "Location": {"Ref": "Artifacts"},
+                                  "EncryptionKey": {"Id": KEY, "Type": "KMS"}},
+                "Stages": [
+                    {"Name": "Source", "Actions": [{
+                        "Name": "Application", "ActionTypeId": {"Category": "Source", "Owner": "AWS",
+                                                                "Provider": "CodeStarSourceConnection", "Version": "1"},
+                        "Configuration": {"ConnectionArn": CONNECTION, "FullRepositoryId": "acme/shop",
+                                          "BranchName": branch},
+                        "OutputArtifacts": [{"Name": "Source"}]}]},
+                    {"Name": "Build", "Actions": [{
+                        "Name": "BuildAndPushImage", "RunOrder": 2,
+                        "ActionTypeId": {"Category": "Build", "Owner": "AWS", "Provider": "CodeBuild", "Version": "1"},
+                        "Configuration": {"ProjectName": {"Ref": "Project"}},
+                        "InputArtifacts": [{"Name": "Source"}], "OutputArtifacts": [{"Name": "Build"}]}]}],
+                "Triggers": [{"ProviderType": "CodeStarSourceConnection", "GitConfiguration": {
+                    "SourceActionName": "Application", "Push": [{"Branches": {"Includes": [branch]}}]}}]}}},
+        "Outputs": {"Pipeline": {"Value": {"Ref": "Pipeline"}}, "Project": {"Value": {"Ref": "Project"}},
+                    "ProjectArn": {"Value": {"Fn::GetAtt": ["Project", "Arn"]}}},
+    }
+
+
+def _pipeline() -> dict[str, Any]:
+    pipeline: dict[str, Any] = client("codepipeline").get_pipeline(name="shop-release")["pipeline"]
+    return pipeline
+
+
+def _project() -> dict[str, Any]:
+    projects: list[dict[str, Any]] = client("codebuild").batch_get_projects(names=["shop-build"])["projects"]
+    assert len(projects) == 1
+    return projects[0]
+
+
+def test_moto_lacks_pipeline_resources(mocked_aws: None) -> None:
+    template = _release_pipeline("version: 0.2", "main")
+    del template["Outputs"]  # moto fails on a GetAtt of a resource it skipped
+    with moto_ext.without("pipeline_resources"):
+        assert _stack("pipeline", template)["StackStatus"] == "CREATE_COMPLETE"
+        projects = client("codebuild").batch_get_projects(names=["shop-build"])["projects"]
+        pipelines = client("codepipeline").list_pipelines()["pipelines"]
+    assert (projects, pipelines) == ([], []), _drop("pipeline_resources")  # skipped, nothing created
+
+
+def test_patch_fills_pipeline_resources(mocked_aws: None) -> None:
+    stack = _stack("pipeline", _release_pipeline("version: 0.2\nphases: {}\n", "main"))
+    role, bucket = _physical_id("pipeline", "Role"), _physical_id("pipeline", "Artifacts")
+    role_arn = client("iam").get_role(RoleName=role)["Role"]["Arn"]
+    assert _outputs(stack) == {"Pipeline": "shop-release", "Project": "shop-build",
+                               "ProjectArn": f"arn:aws:codebuild:{REGION}:123456789012:project/shop-build"}
+    assert _pipeline() == {
+        "name": "shop-release", "roleArn": role_arn, "version": 1, "pipelineType": "V2", "executionMode": "QUEUED",
+        "artifactStore": {"type": "S3", "location": bucket, "encryptionKey": {"id": KEY, "type": "KMS"}},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Application", "runOrder": 1,
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection",
+                                 "version": "1"},
+                "configuration": {"ConnectionArn": CONNECTION, "FullRepositoryId": "acme/shop", "BranchName": "main"},
+                "inputArtifacts": [], "outputArtifacts": [{"name": "Source"}]}]},
+            {"name": "Build", "actions": [{
+                "name": "BuildAndPushImage", "runOrder": 2,
+                "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+                "configuration": {"ProjectName": "shop-build"},
+                "inputArtifacts": [{"name": "Source"}], "outputArtifacts": [{"name": "Build"}]}]}],
+        "triggers": [{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+            "sourceActionName": "Application", "push": [{"branches": {"includes": ["main"]}}]}}]}
+    project = _project()
+    assert {key: project[key] for key in ("name", "arn", "description", "serviceRole", "encryptionKey",
+                                          "timeoutInMinutes", "source", "artifacts", "environment", "logsConfig")} == {
+        "name": "shop-build", "arn": f"arn:aws:codebuild:{REGION}:123456789012:project/shop-build",
+        "description": "Builds the image.", "serviceRole": role_arn, "encryptionKey": KEY, "timeoutInMinutes": 30,
+        "source": {"type": "CODEPIPELINE", "buildspec": "version: 0.2\nphases: {}\n"},
+        "artifacts": {"type": "CODEPIPELINE"},
+        "environment": {"type": "LINUX_CONTAINER", "computeType": "BUILD_GENERAL1_SMALL",
+                        "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0", "privilegedMode": True,
+                        "environmentVariables": [{"name": "REPOSITORY_NAME", "value": "shop", "type": "PLAINTEXT"},
+                                                 {"name": "TEST_PORT", "value": "8080", "type": "PLAINTEXT"}]},
+        "logsConfig": {"cloudWatchLogs": {"status": "ENABLED", "groupName": "/shop/codebuild", "streamName": "build"}}}
+
+    client("cloudformation").update_stack(StackName="pipeline", TemplateBody=json.dumps(
+        _release_pipeline("version: 0.2\nphases: {build: {commands: [make]}}\n", "release")))
+    assert _project()["source"]["buildspec"] == "version: 0.2\nphases: {build: {commands: [make]}}\n"
+    pipeline = _pipeline()
+    assert pipeline["version"] == 2
+    assert pipeline["stages"][0]["actions"][0]["configuration"]["BranchName"] == "release"
+    assert pipeline["triggers"][0]["gitConfiguration"]["push"] == [{"branches": {"includes": ["release"]}}]
+
+    client("cloudformation").delete_stack(StackName="pipeline")
+    assert client("codebuild").batch_get_projects(names=["shop-build"])["projects"] == []
+    with pytest.raises(ClientError, match="PipelineNotFoundException"):
+        _pipeline()
 
 
 # ELBv2
