@@ -98,8 +98,10 @@ def denial(principal: Principal, region: str, endpoint_prefix: str, operation: s
     """(error code, HTTP status, AWS's message) when IAM refuses this call, else None."""
     partition, account = principal.scope
     # the global keys every request to AWS carries, as far as the sandbox knows them
+    # (the sandbox is one account: every resource a call acts on is the caller's account's)
     carried = {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": account,
-               "aws:PrincipalType": "AssumedRole", "aws:RequestedRegion": region, "aws:SecureTransport": "true"}
+               "aws:PrincipalType": "AssumedRole", "aws:RequestedRegion": region, "aws:SecureTransport": "true",
+               "aws:ResourceAccount": account}
     for found in requests_for(Scope(partition, region, account), endpoint_prefix, operation, params,
                               principal.keys):
         request = Request(found.action, found.resource, {**carried, **found.context})
@@ -117,6 +119,20 @@ def _refusal(principal: Principal, endpoint_prefix: str, request: Request, decis
     code, status = ("KMSAccessDenied", 400) if kms else _DENIED.get(iam_prefix(endpoint_prefix), _DEFAULT_DENIED)
     return code, status, (f"User: {principal.arn} is not authorized to perform: {request.action} "
                           f"on resource: {request.resource} {why}")
+
+
+def authorize(principal: Principal, region: str, action: str, resource: str,
+              context: Mapping[str, str] | None = None) -> tuple[str, int, str] | None:
+    """An IAM check with no API call of its own: what a service does with the caller's role (CodePipeline using
+    a connection, a registry receiving layers). (error code, HTTP status, message) when refused, else None."""
+    account = principal.scope[1]
+    request = Request(action, resource, {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": account,
+                                         "aws:PrincipalType": "AssumedRole", "aws:RequestedRegion": region,
+                                         "aws:ResourceAccount": account, **(context or {})})
+    decision = evaluate(principal.documents, request)
+    if decision is Decision.ALLOW:
+        return None
+    return _refusal(principal, action.split(":", 1)[0], request, decision, kms=False)
 
 
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("sandbox_iam_principal", default=None)

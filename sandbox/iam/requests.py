@@ -15,7 +15,7 @@ from typing import Any
 from .policy import Request
 
 # botocore's endpoint prefix -> IAM's service prefix, where they differ
-_IAM_PREFIX = {"monitoring": "cloudwatch"}
+_IAM_PREFIX = {"monitoring": "cloudwatch", "api.ecr": "ecr"}
 # operations that need no permission at all
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
 
@@ -89,6 +89,33 @@ def _s3_object(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[
     return [(f"arn:{scope.partition}:s3:::{params['Bucket']}/{params['Key']}", {})]
 
 
+def _repository(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    return [(scope.arn("ecr", f"repository/{params['repositoryName']}"), {})]
+
+
+def _log_stream(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    return [(scope.arn("logs", f"log-group:{params['logGroupName']}:log-stream:{params['logStreamName']}"), {})]
+
+
+def _project(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    return [(scope.arn("codebuild", f"project/{params['projectName']}"), {})]
+
+
+def _builds(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    return [(scope.arn("codebuild", f"project/{build.split(':', 1)[0]}"), {}) for build in params["ids"]]
+
+
+def _stack(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    name = params.get("StackName", "*")
+    return [(name if name.startswith("arn:") else scope.arn("cloudformation", f"stack/{name}/*"), {})]
+
+
+def _stack_with_role(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """A stack operation that may pass CloudFormation a role: cloudformation:RoleArn names it."""
+    return [(arn, {"cloudformation:RoleArn": params["RoleARN"]} if "RoleARN" in params else {})
+            for arn, _ in _stack(scope, params)]
+
+
 # (IAM service prefix, operation) -> (IAM action name when it is not the operation's, the resources)
 _TABLE: dict[tuple[str, str], tuple[str | None, Resources]] = {
     **{("elasticloadbalancing", op): (None, _anything) for op in (
@@ -121,6 +148,17 @@ _TABLE: dict[tuple[str, str], tuple[str | None, Resources]] = {
     ("s3", "HeadObject"): ("GetObject", _s3_object),
     ("s3", "PutObject"): (None, _s3_object),
     ("s3", "ListObjectsV2"): ("ListBucket", _s3_bucket),
+    # the pipeline's actions (the sandbox's CodePipeline and CodeBuild act with their roles)
+    ("ecr", "GetAuthorizationToken"): (None, _anything),
+    **{("ecr", op): (None, _repository) for op in ("DescribeImages", "PutImage", "BatchGetImage")},
+    ("logs", "CreateLogStream"): (None, _log_stream),
+    ("logs", "PutLogEvents"): (None, _log_stream),
+    ("codebuild", "StartBuild"): (None, _project),
+    ("codebuild", "BatchGetBuilds"): (None, _builds),
+    **{("cloudformation", op): (None, _stack) for op in (
+        "DescribeStacks", "DescribeStackEvents", "GetTemplate", "GetTemplateSummary")},
+    **{("cloudformation", op): (None, _stack_with_role) for op in ("CreateStack", "UpdateStack")},
+    ("cloudformation", "ValidateTemplate"): (None, _anything),
 }
 
 

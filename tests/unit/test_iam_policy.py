@@ -146,6 +146,9 @@ EVERY_PARAMETER = {  # what any of the table's operations may read: each resolve
     "executionArn": "arn:aws:states:us-east-1:123456789012:execution:shop-release:r1",
     "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:shop-release",
     "AlarmNames": ["shop-5xx"], "FunctionName": "shop-hook", "Bucket": "shop-artifacts", "Key": "a/b.zip",
+    "repositoryName": "shop", "logGroupName": "/shop/codebuild", "logStreamName": "build/1",
+    "projectName": "shop-build", "ids": ["shop-build:0b6c2f4e-1d3a-4c8e-9f00-2b7d5e6a1c9d"],
+    "StackName": "shop-service", "RoleARN": "arn:aws:iam::123456789012:role/shop-deploy",
 }
 
 
