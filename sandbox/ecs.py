@@ -9,6 +9,9 @@ healthy (ECS's rolling update with minimum healthy 100%).
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import re
 import subprocess
 import sys
 import threading
@@ -18,14 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from moto.core.utils import utcnow
+from moto.ecr.models import ecr_backends
 from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 
 from . import moto_ext
+from .pipeline.images import Registry
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = {"code1": "#2563eb", "code2": "#16a34a"}
+_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+):(.+)$")
+CRASH_BACKOFF = 5.0  # seconds before a service whose task crashed starts another (ECS backs off too)
 _addresses = (f"127.0.{a}.{b}" for a, b in itertools.product(range(1, 250), range(2, 250)))
 
 
@@ -47,6 +54,8 @@ class EcsEmulator:
     def __init__(self, log_dir: Path) -> None:
         self.tasks: dict[str, list[Task]] = {}  # service ARN -> tasks
         self.log_dir = log_dir
+        self.registry = Registry(log_dir / "registry")
+        self.backoff: dict[str, float] = {}  # service ARN -> when it may start a task again
         self.lock = threading.Lock()
         self.closed = False  # after shutdown, a reconcile already waiting for the lock must start nothing
 
@@ -70,7 +79,8 @@ class EcsEmulator:
             tasks.remove(task)
             self._deregister(service, [task])
             current = [t for t in current if t is not task]
-        while len(current) < service.desired_count:
+            self.backoff[service.arn] = time.monotonic() + CRASH_BACKOFF
+        while len(current) < service.desired_count and time.monotonic() >= self.backoff.get(service.arn, 0):
             task = self._start(backend, service)
             tasks.append(task)
             current.append(task)
@@ -92,18 +102,50 @@ class EcsEmulator:
         port = int((service.load_balancers or [{}])[0].get("containerPort") or
                    (container.get("portMappings") or [{}])[0].get("containerPort") or 8080)
         address = next(_addresses)
-        colour = COLOURS.get(service.name.rsplit("-", 1)[-1], "#6b7280")
         log = (self.log_dir / f"task-{address}.log").open("ab")
-        process = subprocess.Popen(  # noqa: S603 - our own sample app
-            [sys.executable, "-m", "sandbox.webapp", "--host", address, "--port", str(port),
-             "--version", image.rsplit(":", 1)[-1] if ":" in image else image, "--colour", colour],
-            cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+        if _ECR_IMAGE.match(image):
+            command, cwd, env = self._from_image(image, container, address, port)
+        else:  # an image the sandbox has not built (sample-app:v1): the built-in sample app stands for it
+            colour = COLOURS.get(service.name.rsplit("-", 1)[-1], "#6b7280")
+            command = [sys.executable, "-m", "sandbox.webapp", "--host", address, "--port", str(port),
+                       "--version", image.rsplit(":", 1)[-1] if ":" in image else image, "--colour", colour]
+            cwd, env = ROOT, None
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log,  # noqa: S603 - the image's command
+                                   start_new_session=True)
         task = Task(address, port, service.task_definition, image, process)
         for group in self._groups(service):
             moto_ext.set_target_health(group.arn, address, "initial", "Elb.RegistrationInProgress",
                                        "Target registration is in progress")
             group.register([task.target])
         return task
+
+    def _from_image(self, image: str, container: dict[str, Any], address: str,
+                    port: int) -> tuple[list[str], Path, dict[str, str]]:
+        """The image's command over its files, as a container would run it: pulled from the sandbox's ECR.
+
+        Its own interpreter stands in for the image's `python`; HOST is the task's address (awsvpc gives each
+        task its own), PORT the container port. An image ECR does not have starts a task that stops at once
+        with ECS's CannotPullContainerError, as on AWS.
+        """
+        match = _ECR_IMAGE.match(image)
+        assert match is not None
+        account, region, repository, tag = match.groups()
+        try:
+            found = ecr_backends[account][region].batch_get_image(repository, image_ids=[{"imageTag": tag}])
+            manifest = json.loads(found["images"][0].image_manifest)
+        except Exception as exc:  # noqa: BLE001 - any failure to pull is the task's CannotPullContainerError
+            reason = f"CannotPullContainerError: {image}: {exc}"
+            return [sys.executable, "-c", f"import sys; sys.exit({reason!r})"], ROOT, dict(os.environ)
+        rootfs = self.log_dir / "images" / manifest["config"]["digest"].replace(":", "-")
+        config = self.registry.unpack(manifest, rootfs)
+        argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = sys.executable
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        env.update(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
+        env.update({e["name"]: e["value"] for e in container.get("environment") or []})
+        env.update(HOST=address, PORT=str(port))
+        return argv, rootfs / str(config.get("WorkingDir") or "/").lstrip("/"), env
 
     def _groups(self, service: Any) -> list[Any]:
         backend = elbv2_backends[ACCOUNT][REGION]

@@ -24,6 +24,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from . import inbox, lambda_runtime, moto_ext
 from .ecs import EcsEmulator
 from .loadbalancer import HealthChecker, Proxies
+from .pipeline.runner import PipelineRunner, install_api
 from .web import make_server
 
 LOG = logging.getLogger("sandbox")
@@ -67,6 +68,8 @@ def main() -> None:
     ecs = EcsEmulator(args.state)
     health = HealthChecker()
     proxies = Proxies()
+    pipelines = PipelineRunner(args.state, endpoint)
+    install_api(pipelines)
     web = make_server("127.0.0.1", args.web_port, endpoint, ecs.describe)
     threading.Thread(target=web.serve_forever, name="web", daemon=True).start()
 
@@ -79,6 +82,7 @@ def main() -> None:
 
     loop(stop, 0.2, reconcile, "reconcile")
     loop(stop, 0.2, health.run_once, "health")
+    loop(stop, 1.0, pipelines.watch, "pipelines")
     (args.state / "server.json").write_text(json.dumps({
         "pid": os.getpid(), "endpoint": endpoint, "web_url": f"http://127.0.0.1:{args.web_port}",
         "started": time.time()}))
