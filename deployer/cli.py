@@ -15,7 +15,7 @@ from release.config import parse_request
 from release.deciding import Delivery
 from release.exceptions import InvalidInput, ReleaseError
 
-from . import releases, system
+from . import pipelines, releases, system
 from .aws_errors import explain
 from .console import Console, table
 from .errors import DeployError
@@ -111,7 +111,11 @@ def parser() -> argparse.ArgumentParser:
         f"on green (default: {defaults.BAKE_SECONDS})")
     add("--alarm", action="append", metavar="ALARM_NAME",
         help="CloudWatch alarm that rolls a release back (repeatable)")
-    commands.add_parser("status", parents=[common], help="which side is live, images, health, releases running")
+    commands.add_parser("status", parents=[common],
+                        help="which side is live, images, health, releases running, the pipeline's latest runs")
+    pipeline = commands.add_parser("pipeline", parents=[common], help="the release pipeline")
+    pipeline.add_argument("action", choices=["retry"],
+                          help='retry: run the pipeline again on the latest commit ("Release change")')
     release = commands.add_parser("release", parents=[common], help="put IMAGE on green and release it")
     release.add_argument("--image", required=True)
     decided = release.add_mutually_exclusive_group()
@@ -234,19 +238,33 @@ def _summary(target: Target, settings: Settings, out: dict[str, str]) -> list[tu
     state = releases.status(releases.System.load(target, settings))
     rows = [(f"{s['role']} ({s['targetGroup']})", f"{', '.join(s['images'])}  {s['url']}  "
              f"{s['healthyTargets']}/{s['targets']} healthy") for s in state["sides"]]
+    source = [("repository", f"{target.repository(settings.repository)} (branch {settings.branch})")] \
+        if settings.repository else []
     return [*rows, ("state machine", out.get("StateMachineArn", "")), ("pipeline", out.get("PipelineName", "")),
-            *target.links(out)]
+            *source, *target.links(out)]
 
 
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
-    state = releases.status(_system(args, console))
+    system_ = _system(args, console)
+    state = releases.status(system_)
     lines = [f"{s['role']:<5} {s['targetGroup']:<14} {', '.join(s['images']):<28} "
              f"{s['healthyTargets']}/{s['targets']} healthy  {s['productionShare']:>3}% of production  {s['url']}"
              for s in state["sides"]]
     lines += [f"release in progress: {r['name']} at '{r['step']}'" for r in state["releases"]] or \
              ["no release in progress"]
     lines += [f"tag problem (repaired by the next swap): {p}" for p in state["tagProblems"]]
+    state["pipeline"] = pipelines.status(system_)
+    lines += pipelines.lines(state["pipeline"])
     console.result(state, lines)
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace, console: Console) -> int:
+    system_ = _system(args, console)
+    execution = pipelines.retry(system_)
+    console.result({"pipelineExecutionId": execution},
+                   [f"started pipeline execution {execution} on the latest commit; `python deploy.py status` "
+                    "follows it"])
     return 0
 
 
@@ -375,8 +393,9 @@ def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
-            "up": cmd_up, "status": cmd_status, "release": cmd_release, "approve": cmd_decide(True),
-            "reject": cmd_decide(False), "rollback": cmd_rollback, "abort": cmd_abort, "inbox": cmd_inbox,
+            "up": cmd_up, "status": cmd_status, "pipeline": cmd_pipeline, "release": cmd_release,
+            "approve": cmd_decide(True), "reject": cmd_decide(False), "rollback": cmd_rollback, "abort": cmd_abort,
+            "inbox": cmd_inbox,
             "down": cmd_down, "destroy": cmd_destroy}
 
 

@@ -40,9 +40,9 @@ def build(target: Target, bucket: str) -> plan.Artifacts:
 
 def up(target: Target, asked: Mapping[str, Any], console: Console, dry_run: bool = False) -> UpResult:
     """Deploy or update everything; with `dry_run`, print the plan and change nothing."""
-    defaults = target.defaults()
+    defaults = target.defaults(str(asked.get("name", Settings.name)))
     account = target.account()  # a missing-credentials error is the first thing said
-    name = Settings(name=str(asked.get("name", defaults.name)))
+    name = Settings(name=defaults.name)
     current = observe.system(target, name)
     settings = plan.resolve(defaults, asked, current)
     validate(settings)

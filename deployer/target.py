@@ -50,8 +50,11 @@ class Target(Protocol):
 
     def account(self) -> str: ...
 
-    def defaults(self) -> Settings:
-        """Every deploy setting's value when the user does not give it."""
+    def defaults(self, name: str) -> Settings:
+        """Every deploy setting's value when the user does not give it, for the system `name`."""
+
+    def repository(self, repository_id: str) -> str:
+        """Where the pipeline's source repository is, for a user who wants to commit to it."""
 
     def check(self, settings: Settings, asked: frozenset[str], new_system: bool) -> list[str]:
         """Problems with what was asked that only this target has (a flag it cannot honour, a port taken)."""
@@ -98,8 +101,11 @@ class AwsTarget:
             self._account = account_of(self.client("sts"))
         return self._account
 
-    def defaults(self) -> Settings:
-        return Settings()
+    def defaults(self, name: str) -> Settings:
+        return Settings(name=name)
+
+    def repository(self, repository_id: str) -> str:
+        return repository_id
 
     def check(self, settings: Settings, asked: frozenset[str], new_system: bool) -> list[str]:
         return []

@@ -115,6 +115,16 @@ def _wait_until_serving(target_: Target, settings: Settings, console: Console, t
     console.step(f"production is not serving yet at {url}; `python deploy.py status` shows target health")
 
 
+def wait_for_repository(path: Path, console: Console, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path / ".git").is_dir():
+        if time.monotonic() > deadline:
+            raise DeployError(f"The sandbox did not create the pipeline's repository {path}; see "
+                              f"{STATE / 'server.log'}.")
+        time.sleep(0.2)
+    console.step(f"the pipeline releases every commit to {path}")
+
+
 def inbox(info: SandboxInfo) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"{info.web_url}/inbox.json", timeout=5) as response:  # noqa: S310 - loopback
         messages: list[dict[str, Any]] = json.loads(response.read())

@@ -18,6 +18,7 @@ from deployer.settings import Settings
 from deployer.target import Target, account_of
 
 from . import control
+from .pipeline import source
 
 REGION = "us-east-1"
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="ecs-bluegreen-deploy")
@@ -27,20 +28,20 @@ _LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 UNSUPPORTED = {
     "certificate_arn": "--certificate-arn: the sandbox's load balancer serves plain HTTP on loopback; HTTPS with "
                        "an ACM certificate needs AWS (--aws)",
-    "connection_arn": "--connection-arn: the sandbox runs no pipeline (CodePipeline, CodeBuild and CodeConnections "
-                      "are not emulated); release with `python deploy.py release --image ...`",
-    "repository": "--repository: the sandbox runs no pipeline; release with `python deploy.py release --image ...`",
-    "branch": "--branch: the sandbox runs no pipeline; release with `python deploy.py release --image ...`",
+    "connection_arn": "--connection-arn: the sandbox's pipeline reads local git repositories through the sandbox's "
+                      "own connection; choose the repository with --repository owner/name",
     "launch_type": "--launch-type: the sandbox runs every task as a local process; there is no Fargate or EC2 "
                    "capacity to choose",
     "task_subnets": "--task-subnets: the sandbox's tasks get loopback addresses; there are no subnets to choose",
 }
 
 
-def defaults() -> Settings:
-    """What suits one machine: loopback only, a short bake, fast health checks, the sample app."""
+def defaults(name: str = "shop") -> Settings:
+    """What suits one machine: loopback only, a short bake, fast health checks, the sample app, and a pipeline
+    from a local git repository of the sample app's source (sandbox/<name> under the state folder)."""
     return Settings(
-        name="shop", approver_emails=("operators@sandbox.invalid",), test_cidr="127.0.0.1/32",
+        name=name, connection_arn=source.CONNECTION_ARN, repository=f"sandbox/{name}",
+        approver_emails=("operators@sandbox.invalid",), test_cidr="127.0.0.1/32",
         production_cidr="127.0.0.1/32", production_port=8000, test_port=8080, container_port=8080,
         health_check_path="/health", image="sample-app:v1", bake_seconds=10,
         extra_parameters={"HealthCheckIntervalSeconds": "5"})
@@ -73,8 +74,11 @@ class SandboxTarget:
             self._account = account_of(self.client("sts"))
         return self._account
 
-    def defaults(self) -> Settings:
-        return defaults()
+    def defaults(self, name: str) -> Settings:
+        return defaults(name)
+
+    def repository(self, repository_id: str) -> str:
+        return str(source.repository_path(control.STATE, repository_id))
 
     def check(self, settings: Settings, asked: frozenset[str], new_system: bool) -> list[str]:
         problems = [why for field, why in UNSUPPORTED.items() if field in asked]
@@ -93,6 +97,8 @@ class SandboxTarget:
 
     def after_up(self, settings: Settings, outputs: dict[str, str], console: Console) -> None:
         control.after_deploy(self, settings, self.info, console)
+        if settings.repository:  # the sandbox's CodeConnections creates it when it first sees the pipeline
+            control.wait_for_repository(source.repository_path(control.STATE, settings.repository), console)
 
     def url(self, outputs: dict[str, str], port: int) -> str:
         return f"http://127.0.0.1:{port}/"
