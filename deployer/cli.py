@@ -43,7 +43,8 @@ DEPLOY_FLAGS = {
     "task_subnets": "task_subnets", "certificate_arn": "certificate_arn", "image": "image",
     "container_port": "container_port", "health_check_path": "health_check_path",
     "connection_arn": "connection_arn", "repository": "repository", "branch": "branch", "bucket": "bucket",
-    "strategy": "strategy", "bake_seconds": "bake_seconds", "alarm": "alarm_names", "name": "name"}
+    "strategy": "strategy", "bake_seconds": "bake_seconds", "alarm": "alarm_names", "name": "name",
+    "health_deadline_seconds": "health_deadline_seconds"}
 
 REQUEST_FLAGS = {  # the release request's fields, as `deploy.py release` spells them
     "traffic.strategy": "--strategy", "traffic.bakeSeconds": "--bake", "traffic.alarms": "--alarm",
@@ -111,6 +112,8 @@ def parser() -> argparse.ArgumentParser:
         f"on green (default: {defaults.BAKE_SECONDS})")
     add("--alarm", action="append", metavar="ALARM_NAME",
         help="CloudWatch alarm that rolls a release back (repeatable)")
+    add("--health-deadline-seconds", type=int, help="releases' default: how long green may take to become "
+        f"healthy (default: {defaults.HEALTH_DEADLINE_SECONDS})")
     commands.add_parser("status", parents=[common],
                         help="which side is live, images, health, releases running, the pipeline's latest runs")
     pipeline = commands.add_parser("pipeline", parents=[common], help="the release pipeline")
@@ -282,7 +285,8 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     if args.check_interval is not None:
         traffic["checkIntervalSeconds"] = args.check_interval
     request["traffic"] = traffic
-    health = {key: value for key, value in (("deadlineSeconds", args.health_deadline),
+    deadline = system_.settings.health_deadline_seconds if args.health_deadline is None else args.health_deadline
+    health = {key: value for key, value in (("deadlineSeconds", deadline),
                                             ("pollIntervalSeconds", args.health_interval)) if value is not None}
     if health:
         request["health"] = health

@@ -125,7 +125,7 @@ _RECORDED: dict[str, tuple[str, Callable[[str], Any]]] = {
     "task_subnets": ("TaskSubnets", str), "container_port": ("ContainerPort", int),
     "health_check_path": ("HealthCheckPath", str), "connection_arn": ("ConnectionArn", str),
     "repository": ("RepositoryId", str), "branch": ("BranchName", str), "strategy": ("Strategy", str),
-    "bake_seconds": ("BakeSeconds", int),
+    "bake_seconds": ("BakeSeconds", int), "health_deadline_seconds": ("HealthDeadlineSeconds", int),
 }
 
 
@@ -175,6 +175,7 @@ def parent_parameters(settings: Settings, artifacts: Artifacts, live_side: str) 
         "CodeBucket": artifacts.bucket, "CodeKey": artifacts.code_key, "ServiceTemplateKey": artifacts.service_key,
         "ConnectionArn": settings.connection_arn, "RepositoryId": settings.repository, "BranchName": settings.branch,
         "Strategy": settings.strategy, "BakeSeconds": str(settings.bake_seconds),
+        "HealthDeadlineSeconds": str(settings.health_deadline_seconds),
         "AlarmNames": ",".join(settings.alarm_names),
         **settings.extra_parameters,
     }

@@ -36,6 +36,7 @@ class Settings:
     bucket: str | None = None
     strategy: str = defaults.STRATEGY
     bake_seconds: int = defaults.BAKE_SECONDS
+    health_deadline_seconds: int = defaults.HEALTH_DEADLINE_SECONDS
     alarm_names: tuple[str, ...] = ()
     extra_parameters: dict[str, str] = field(default_factory=dict)
 

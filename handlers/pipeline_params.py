@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         "testPort": int(os.environ.get("TEST_PORT", defaults.TEST_PORT)),
         "traffic": {"strategy": os.environ.get("STRATEGY", defaults.STRATEGY),
                     "bakeSeconds": int(os.environ.get("BAKE_SECONDS", defaults.BAKE_SECONDS)),
-                    "alarms": [a.strip() for a in os.environ.get("ALARM_NAMES", "").split(",") if a.strip()]}}
+                    "alarms": [a.strip() for a in os.environ.get("ALARM_NAMES", "").split(",") if a.strip()]},
+        "health": {"deadlineSeconds": int(os.environ.get("HEALTH_DEADLINE_SECONDS",
+                                                         defaults.HEALTH_DEADLINE_SECONDS))}}
     try:
         topology = discover(parse_request(request), LoadBalancing(), Containers())
         parameters = {"Parameters": compute_images(topology, image)}

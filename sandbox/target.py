@@ -44,6 +44,7 @@ def defaults(name: str = "shop") -> Settings:
         approver_emails=("operators@sandbox.invalid",), test_cidr="127.0.0.1/32",
         production_cidr="127.0.0.1/32", production_port=8000, test_port=8080, container_port=8080,
         health_check_path="/health", image="sample-app:v1", bake_seconds=10,
+        health_deadline_seconds=60,
         extra_parameters={"HealthCheckIntervalSeconds": "5"})
 
 

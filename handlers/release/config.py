@@ -107,7 +107,8 @@ def parse_request(raw: Any) -> ReleaseConfig:
 
     health_raw = _object(raw, "health", problems)
     health: HealthConfig = {
-        "deadlineSeconds": _int(health_raw, "deadlineSeconds", 600, 0, MAX_WAIT_SECONDS, problems, "health."),
+        "deadlineSeconds": _int(health_raw, "deadlineSeconds", defaults.HEALTH_DEADLINE_SECONDS, 0, MAX_WAIT_SECONDS,
+                                problems, "health."),
         "pollIntervalSeconds": _int(health_raw, "pollIntervalSeconds", 10, 0, 3600, problems, "health."),
         "maxPollIntervalSeconds": _int(health_raw, "maxPollIntervalSeconds", 60, 0, 3600, problems, "health."),
         "probe": _probe(health_raw, problems),

@@ -17,6 +17,9 @@ STRATEGY = "all-at-once"
 BAKE_SECONDS = 180
 CHECK_INTERVAL_SECONDS = 10
 
+# Health: how long green may take to become healthy before a release stops (a stack's release policy).
+HEALTH_DEADLINE_SECONDS = 600
+
 # The Lambda runtime every function runs on, and the platform its dependencies are built for.
 LAMBDA_RUNTIME = "python3.13"
 LAMBDA_ARCHITECTURE = "arm64"

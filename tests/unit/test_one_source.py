@@ -75,8 +75,9 @@ def test_container_port_default() -> None:
     assert_default("ContainerPort", defaults.CONTAINER_PORT, {"main.yaml", "load-balancer.yaml", "service.yaml"})
 
 
-def test_bake_seconds_default() -> None:
+def test_release_policy_defaults() -> None:
     assert_default("BakeSeconds", defaults.BAKE_SECONDS, {"main.yaml", "pipeline.yaml"})
+    assert_default("HealthDeadlineSeconds", defaults.HEALTH_DEADLINE_SECONDS, {"main.yaml", "pipeline.yaml"})
 
 
 def test_strategy_default() -> None:
@@ -121,6 +122,7 @@ def test_the_command_line_deploys_with_the_same_defaults() -> None:
     assert (settings.production_port, settings.test_port, settings.container_port) == \
         (defaults.PRODUCTION_PORT, defaults.TEST_PORT, defaults.CONTAINER_PORT)
     assert (settings.strategy, settings.bake_seconds) == (defaults.STRATEGY, defaults.BAKE_SECONDS)
+    assert settings.health_deadline_seconds == defaults.HEALTH_DEADLINE_SECONDS
 
 
 def test_the_command_line_help_states_the_defaults() -> None:
@@ -128,16 +130,19 @@ def test_the_command_line_help_states_the_defaults() -> None:
 
     up = " ".join(parser()._subparsers._group_actions[0].choices["up"].format_help().split())  # type: ignore[union-attr,index]
     for fact in (f"default: {defaults.PRODUCTION_PORT}", f"default: {defaults.TEST_PORT}",
-                 f"default: {defaults.BAKE_SECONDS}", f"default: {defaults.CONTAINER_PORT}"):
+                 f"default: {defaults.BAKE_SECONDS}", f"default: {defaults.CONTAINER_PORT}",
+                 f"default: {defaults.HEALTH_DEADLINE_SECONDS}"):
         assert fact in up
 
 
 def test_the_engine_parses_a_request_with_the_same_defaults() -> None:
     from release.config import parse_request
 
-    traffic = parse_request({"loadBalancer": "lb", "cluster": "c"})["traffic"]
+    parsed = parse_request({"loadBalancer": "lb", "cluster": "c"})
+    traffic = parsed["traffic"]
     assert (traffic["bakeSeconds"], traffic["checkIntervalSeconds"], traffic["strategy"]) == \
         (defaults.BAKE_SECONDS, defaults.CHECK_INTERVAL_SECONDS, defaults.STRATEGY)
+    assert parsed["health"]["deadlineSeconds"] == defaults.HEALTH_DEADLINE_SECONDS
 
 
 def test_the_lambda_package_is_built_for_the_lambda_runtime() -> None:
