@@ -8,6 +8,7 @@ healthy (ECS's rolling update with minimum healthy 100%).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -136,7 +137,9 @@ class EcsEmulator:
         except Exception as exc:  # noqa: BLE001 - any failure to pull is the task's CannotPullContainerError
             reason = f"CannotPullContainerError: {image}: {exc}"
             return [sys.executable, "-c", f"import sys; sys.exit({reason!r})"], ROOT, dict(os.environ)
-        rootfs = self.log_dir / "images" / manifest["config"]["digest"].replace(":", "-")
+        # one folder per image: its config and its layers (two builds may share a config, not their files)
+        identity = hashlib.sha256(json.dumps([manifest["config"], manifest["layers"]], sort_keys=True).encode())
+        rootfs = self.log_dir / "images" / identity.hexdigest()
         config = self.registry.unpack(manifest, rootfs)
         argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
         if argv and argv[0] in ("python", "python3"):

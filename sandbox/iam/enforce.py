@@ -75,21 +75,31 @@ def principal_of(role_arn: str, session: str) -> Principal:
     for policy in role.managed_policies.values():
         version = next(v for v in policy.versions if v.version_id == policy.default_version_id)
         documents.append(_document(version.document))
-    return Principal(role_arn, session, tuple(documents), _topic_keys(account, partition))
+    return Principal(role_arn, session, tuple(documents), _resource_keys(account, partition))
 
 
-def _topic_keys(account: str, partition: str) -> dict[str, str]:
-    """Each encrypted topic's key ARN: publishing to it needs kms:GenerateDataKey and kms:Decrypt on the key."""
+def _resource_keys(account: str, partition: str) -> dict[str, str]:
+    """The KMS key ARN of each encrypted topic and of each bucket encrypted by default with a KMS key: publishing
+    to such a topic, or writing and reading such a bucket's objects, also needs the right to use the key."""
     from moto.kms.models import kms_backends
+    from moto.s3.models import s3_backends
     from moto.sns.models import sns_backends
+
+    def key_arn(region: str, key: str) -> str:
+        key_id = kms_backends[account][region].any_id_to_key_id(key)
+        return f"arn:{partition}:kms:{region}:{account}:key/{key_id}"
 
     keys = {}
     for region, backend in sns_backends[account].items():
         for arn, topic in backend.topics.items():
             if topic.kms_master_key_id:
-                kms = kms_backends[account][region]
-                key_id = kms.any_id_to_key_id(topic.kms_master_key_id)
-                keys[arn] = f"arn:{partition}:kms:{region}:{account}:key/{key_id}"
+                keys[arn] = key_arn(region, topic.kms_master_key_id)
+    for name, bucket in s3_backends[account][partition].buckets.items():
+        rules = (bucket.encryption or {}).get("Rule") or []
+        for rule in rules if isinstance(rules, list) else [rules]:
+            default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+            if default.get("SSEAlgorithm") == "aws:kms" and default.get("KMSMasterKeyID"):
+                keys[f"arn:{partition}:s3:::{name}"] = key_arn(bucket.region_name, default["KMSMasterKeyID"])
     return keys
 
 

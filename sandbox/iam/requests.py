@@ -172,7 +172,10 @@ def iam_prefix(endpoint_prefix: str) -> str:
 
 # Operations on a resource encrypted with a KMS key that also need the caller's right to use that key
 # (SNS requires both of a publisher to an encrypted topic).
-_KEY_USE: dict[tuple[str, str], tuple[str, ...]] = {("sns", "Publish"): ("kms:GenerateDataKey", "kms:Decrypt")}
+# (S3 requires the same of a writer and a reader of objects in a bucket encrypted by default with a KMS key.)
+_KEY_USE: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sns", "Publish"): ("kms:GenerateDataKey", "kms:Decrypt"),
+    ("s3", "PutObject"): ("kms:GenerateDataKey",), ("s3", "GetObject"): ("kms:Decrypt",)}
 
 
 def requests_for(scope: Scope, endpoint_prefix: str, operation: str, params: Mapping[str, Any],
@@ -191,8 +194,16 @@ def requests_for(scope: Scope, endpoint_prefix: str, operation: str, params: Map
     action, resources = entry
     name = f"{prefix}:{action or operation}"
     found = [Request(name, resource, context) for resource, context in resources(scope, params)]
-    return found + [Request(use, key) for request in found if (key := (keys or {}).get(request.resource))
+    return found + [Request(use, key) for request in found if (key := _key_of(request.resource, params, keys or {}))
                     for use in _KEY_USE.get((prefix, operation), ())]
+
+
+def _key_of(resource: str, params: Mapping[str, Any], keys: Mapping[str, str]) -> str | None:
+    """The KMS key a call on `resource` uses: the one it names, else its own, else its bucket's default."""
+    if params.get("SSEKMSKeyId", "").startswith("arn:"):
+        return str(params["SSEKMSKeyId"])
+    return keys.get(resource) or (keys.get(resource.split("/", 1)[0]) if ":s3:::" in resource
+                                  else None)
 
 
 def known_actions() -> dict[str, Resources]:

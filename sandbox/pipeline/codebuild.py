@@ -43,7 +43,8 @@ class BuildFailed(Exception):
 class Build:
     id: str
     project: dict[str, Any]  # BatchGetProjects' view of the project
-    source_version: str
+    source_version: str  # under CodePipeline: the input artifact's S3 ARN
+    resolved_source_version: str  # the commit
     initiator: str
 
 
@@ -55,6 +56,11 @@ def run(build: Build, source_zip: bytes, work: Path, endpoint: str, registry: Pa
     with zipfile.ZipFile(io.BytesIO(source_zip)) as archive:
         archive.extractall(source)
     spec = yaml.safe_load(build.project["source"]["buildspec"])
+    for phase, body in ((spec.get("phases") or {}).items()):
+        unsupported = sorted(set(body or {}) - {"commands", "runtime-versions"})
+        if unsupported:  # refused, not ignored: a build that skipped them would pass for the wrong reason
+            raise BuildFailed(f"Phase: {phase.upper()}, Code: YAML_FILE_ERROR, Message: the sandbox's CodeBuild "
+                              f"does not run {', '.join(unsupported)} in a phase")
     (work / "principal.json").write_text(json.dumps(principal.to_json()))
     env = _environment(build, spec, source, work, endpoint, registry)
     failed = _run_phases(spec, source, work, env, log)
@@ -81,7 +87,8 @@ def _environment(build: Build, spec: dict[str, Any], source: Path, work: Path, e
         # CodeBuild's own variables
         "CODEBUILD_BUILD_ID": build.id, "CODEBUILD_BUILD_ARN": build.project["arn"].replace(":project/", ":build/")
         .rsplit("/", 1)[0] + "/" + build.id, "CODEBUILD_SRC_DIR": str(source),
-        "CODEBUILD_RESOLVED_SOURCE_VERSION": build.source_version, "CODEBUILD_SOURCE_VERSION": build.source_version,
+        "CODEBUILD_RESOLVED_SOURCE_VERSION": build.resolved_source_version,
+        "CODEBUILD_SOURCE_VERSION": build.source_version,
         "CODEBUILD_INITIATOR": build.initiator, "CODEBUILD_BUILD_SUCCEEDING": "1",
         "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
         # the sandbox: its endpoint, and who the tools act as
@@ -96,7 +103,9 @@ def _environment(build: Build, spec: dict[str, Any], source: Path, work: Path, e
 def _run_phases(spec: dict[str, Any], source: Path, work: Path, env: dict[str, str],
                 log: Callable[[str], None]) -> str | None:
     """Run the phases in one shell; the failure's description, or None when the build succeeded."""
-    script = ["__fail() { echo \"[Container] Command did not exit successfully $1 exit status $2\"; }"]
+    script = ["__fail() { echo \"[Container] Command did not exit successfully $1 exit status $2\"; }",
+              # `exit` in a command ends that command (its status), as on CodeBuild, not the build's one shell
+              '[ -n "$BASH_VERSION" ] && shopt -s expand_aliases', "alias exit=return"]
     commands: list[str] = []
     for phase in PHASES:
         listed = ((spec.get("phases") or {}).get(phase) or {}).get("commands") or []
@@ -105,7 +114,8 @@ def _run_phases(spec: dict[str, Any], source: Path, work: Path, env: dict[str, s
             commands.append(command)
             path = work / f"command-{len(commands)}.sh"
             path.write_text(command + "\n")
-            script.append(f"  if [ -z \"$__failed\" ] || [ {phase} = post_build ]; then "
+            script.append(f"  if [ -z \"$__failed\" ] || {{ [ {phase} = post_build ] && "
+                          f"[ \"$__failed\" != post_build ]; }}; then "
                           f"echo {shlex.quote('[Container] Running command ' + command.splitlines()[0])}; "
                           f". {shlex.quote(str(path))}; __rc=$?; "
                           f"if [ $__rc -ne 0 ]; then __fail {shlex.quote(command.splitlines()[0])} $__rc; "
@@ -115,12 +125,13 @@ def _run_phases(spec: dict[str, Any], source: Path, work: Path, env: dict[str, s
         if phase in ("install", "pre_build"):
             script.append('  [ -n "$__failed" ] && __stop=1')
         script.append("fi")
-    script.append('[ -z "$__failed" ] || { echo "__FAILED_PHASE__ $__failed"; exit 1; }')
+    script.append('[ -z "$__failed" ] || { echo "__FAILED_PHASE__ $__failed"; \\exit 1; }')
     shell = (spec.get("env") or {}).get("shell", "bash")
     (work / "build.sh").write_text("\n".join(script) + "\n")
     started = time.monotonic()
     process = subprocess.Popen([shell if shell in ("bash", "sh") else "bash", str(work / "build.sh")],  # noqa: S603
-                               cwd=source, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               cwd=source, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               errors="replace")
     assert process.stdout is not None
     lines: list[str] = []
     for line in process.stdout:

@@ -67,6 +67,11 @@ def parse(text: str) -> list[tuple[int, str, str]]:
         if keyword.upper() not in _KNOWN:
             raise BuildError(f"dockerfile parse error on line {start}: unknown instruction: {keyword}")
         instructions.append((start, keyword.upper(), arguments.strip()))
+    if pending:  # a continuation on the last line: the instruction ends with the file
+        keyword, _, arguments = pending.strip().partition(" ")
+        if keyword.upper() not in _KNOWN:
+            raise BuildError(f"dockerfile parse error on line {start}: unknown instruction: {keyword}")
+        instructions.append((start, keyword.upper(), arguments.strip()))
     if not instructions or instructions[0][1] not in ("FROM", "ARG"):
         raise BuildError("failed to solve: no build stage in current context: the Dockerfile must begin with FROM")
     return instructions
@@ -113,8 +118,8 @@ def _copy(context: Path, image: Image, line: int, arguments: str) -> None:
             raise BuildError(f'failed to compute cache key: "/{source}": not found (line {line}: COPY needs '
                              "it in the build context)")
         for path in found:
-            files = sorted(p for p in path.rglob("*") if p.is_file() and ".git" not in p.parts) \
-                if path.is_dir() else [path]
+            files = sorted(p for p in path.rglob("*") if p.is_file() and ".git" not in p.parts
+                           and p.resolve().is_relative_to(root)) if path.is_dir() else [path]  # no symlink out
             for file in files:
                 relative = file.relative_to(path) if path.is_dir() else None
                 if relative is not None:
@@ -175,7 +180,7 @@ class Registry:
         return json.dumps(manifest, indent=3)
 
     def unpack(self, manifest: dict[str, Any], into: Path) -> dict[str, Any]:
-        """Extract the image's files under `into` (once per config digest); its config."""
+        """Extract the image's files under `into` (once: `into` is the image's own folder); its config."""
         config: dict[str, Any] = json.loads(self.get(manifest["config"]["digest"]))["config"]
         marker = into / ".unpacked"
         if not marker.exists():

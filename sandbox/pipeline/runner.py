@@ -46,6 +46,10 @@ class ActionFailed(Exception):
     """The action failed; the message is what CodePipeline shows as the action's error."""
 
 
+class LogsDenied(Exception):
+    """The build's service role may not write its log: CodeBuild fails such a build before it starts."""
+
+
 class Execution(PipelineExecution):  # type: ignore[misc]
     """moto's execution record, with what the sandbox's runs add: the trigger, the source revision, the status."""
 
@@ -55,19 +59,21 @@ class Execution(PipelineExecution):  # type: ignore[misc]
         self.trigger = trigger
         self.sequence = sequence
         self.source_revisions: list[dict[str, str]] = []
+        self.source_artifact = ""
         self.artifacts: dict[str, dict[str, str]] = {}  # artifact name -> {"bucket", "key"}
         self.stage = ""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = super().to_dict()
         data.update(trigger=self.trigger, executionMode="QUEUED", executionType="STANDARD",
-                    artifactRevisions=[{"name": r["actionName"], "revisionId": r["revisionId"],
+                    artifactRevisions=[{"name": r["artifactName"], "revisionId": r["revisionId"],
                                         "revisionSummary": r["revisionSummary"]} for r in self.source_revisions])
         return data
 
     def to_summary_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = super().to_summary_dict()
-        data.update(trigger=self.trigger, sourceRevisions=self.source_revisions, executionMode="QUEUED")
+        data.update(trigger=self.trigger, executionMode="QUEUED", sourceRevisions=[
+            {k: v for k, v in r.items() if k != "artifactName"} for r in self.source_revisions])
         return data
 
 
@@ -111,11 +117,17 @@ class Queue:
         self.busy: set[int] = set()  # stage indexes an execution is in
         self.waiting: dict[int, list[int]] = {}  # stage index -> sequences waiting for it
 
+    def enqueue(self, sequence: int) -> None:
+        """An execution has started: it is in line for the first stage from now, whichever thread runs first."""
+        with self.changed:
+            self.waiting.setdefault(0, []).append(sequence)
+
     @contextmanager
     def stage(self, index: int, sequence: int) -> Iterator[None]:
         with self.changed:
             waiting = self.waiting.setdefault(index, [])
-            waiting.append(sequence)
+            if sequence not in waiting:
+                waiting.append(sequence)
             self.changed.wait_for(lambda: index not in self.busy and min(waiting) == sequence)
             waiting.remove(sequence)
             self.busy.add(index)
@@ -163,10 +175,17 @@ class PipelineRunner:
                 if name not in self.heads:  # the pipeline is new: its branch's head is where it starts from
                     self.heads[name] = commit
                     continue
-                if commit is None or commit == self.heads[name]:
+                seen = self.heads[name]
+                if commit is None or commit == seen:
                     continue
                 self.heads[name] = commit
-            self.start(name, {"triggerType": "WebhookV2", "triggerDetail": f"push to {branch}: {commit}"}, commit)
+            # every commit is a push to this repository: each starts its own execution, oldest first
+            for pushed in source.commits_between(path, seen, commit):
+                self.start(name, {"triggerType": "WebhookV2", "triggerDetail": self._webhook(name)}, pushed)
+
+    @staticmethod
+    def _webhook(name: str) -> str:
+        return f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:webhook:{name}-connection-push"
 
     def start(self, name: str, trigger: dict[str, str], commit: str | None = None) -> str:
         pipeline = self.backend().pipelines[name]
@@ -175,6 +194,7 @@ class PipelineRunner:
             execution = Execution(name, pipeline.pipeline["version"], trigger, self.sequence)
             pipeline.executions[execution.pipeline_execution_id] = execution
             queue = self.queues.setdefault(name, Queue())
+            queue.enqueue(self.sequence)
         threading.Thread(target=self._run, args=(pipeline.pipeline, execution, queue, commit),
                          name=f"pipeline-{name}-{self.sequence}", daemon=True).start()
         LOG.info("pipeline %s: execution %s started (%s)", name, execution.pipeline_execution_id,
@@ -277,7 +297,9 @@ class PipelineRunner:
             revision = source.Revision(commit, message)
         summary = json.dumps({"ProviderType": "Sandbox", "CommitMessage": revision.message})
         execution.source_revisions = [{"actionName": action["name"], "revisionId": revision.commit,
-                                       "revisionSummary": summary, "revisionUrl": f"file://{path}"}]
+                                       "revisionSummary": summary, "revisionUrl": f"file://{path}",
+                                       "artifactName": ((action.get("outputArtifacts") or [{}])[0]).get("name", "")}]
+        execution.source_artifact = ((action.get("outputArtifacts") or [{}])[0]).get("name", "")
         record.external_id, record.summary = revision.commit, revision.message
         body = source.archive(path, revision.commit)
         with enforce.acting_as(role):
@@ -292,7 +314,9 @@ class PipelineRunner:
             build_id = self.client("codebuild").start_build(projectName=name, sourceVersion=revision)["build"]["id"]
         record.external_id = build_id
         project = codebuild_backends[ACCOUNT][REGION].batch_get_projects([name])[0]
-        build = codebuild.Build(build_id, project, revision, f"codepipeline/{definition['name']}")
+        where = execution.artifacts[self._input(action)]
+        build = codebuild.Build(build_id, project, f"arn:aws:s3:::{where['bucket']}/{where['key']}", revision,
+                                f"codepipeline/{definition['name']}")
         work = self.folder / "builds" / build_id.replace(":", "-")
         lines: list[str] = []
         log_file = (work.parent / f"{work.name}.log")
@@ -306,6 +330,7 @@ class PipelineRunner:
         builder = enforce.principal_of(project["serviceRole"], build_id.split(":", 1)[1])
         status, failure = "SUCCEEDED", ""
         try:
+            self._open_log_stream(project, build_id, builder)
             with enforce.acting_as(builder):
                 source_zip = self._get_artifact(execution, self._input(action))
             output = codebuild.run(build, source_zip, work, self.endpoint, self.registry, builder, log)
@@ -314,6 +339,9 @@ class PipelineRunner:
                     self._put_artifact(definition, execution, record, artifact["name"], output)
         except codebuild.BuildFailed as exc:
             status, failure = "FAILED", str(exc)
+        except LogsDenied as exc:
+            status, failure = "FAILED", f"Phase: SUBMITTED, Code: ACCESS_DENIED, Message: {exc}"
+            log(f"[Container] {failure}")
         except ClientError as exc:
             error = exc.response["Error"]
             status, failure = "FAILED", f"Code: CLIENT_ERROR, Message: {error.get('Code')}: {error.get('Message')}"
@@ -327,23 +355,42 @@ class PipelineRunner:
         if failure:
             raise ActionFailed(f"Build terminated with state: FAILED. {failure}")
 
+    @staticmethod
+    def _log_stream(project: dict[str, Any], build_id: str) -> tuple[str, str] | None:
+        """The build's CloudWatch Logs group and stream, when the project sends its logs there."""
+        logs = (project.get("logsConfig") or {}).get("cloudWatchLogs") or {}
+        if logs.get("status", "ENABLED") != "ENABLED":
+            return None
+        run = build_id.split(":", 1)[1]
+        return (logs.get("groupName") or f"/aws/codebuild/{project['name']}",
+                f"{logs['streamName']}/{run}" if logs.get("streamName") else run)
+
+    def _open_log_stream(self, project: dict[str, Any], build_id: str, builder: enforce.Principal) -> None:
+        """CodeBuild creates the build's log stream with the service role before anything runs; a role that
+        may not fails the build at once."""
+        where = self._log_stream(project, build_id)
+        if where is None:
+            return
+        try:
+            with enforce.acting_as(builder):
+                self.client("logs").create_log_stream(logGroupName=where[0], logStreamName=where[1])
+        except ClientError as exc:
+            raise LogsDenied(f"Service role {project['serviceRole']} does not allow AWS CodeBuild to create Amazon "
+                             f"CloudWatch Logs log streams for build {project['arn'].replace(':project/', ':build/')}"
+                             f":{build_id.split(':', 1)[1]}. Error message: {exc}") from exc
+
     def _write_logs(self, project: dict[str, Any], build_id: str, builder: enforce.Principal,
                     lines: list[str]) -> None:
-        logs = (project.get("logsConfig") or {}).get("cloudWatchLogs") or {}
-        if logs.get("status") != "ENABLED" or not lines:
+        where = self._log_stream(project, build_id)
+        if where is None or not lines:
             return
-        group = logs.get("groupName") or f"/aws/codebuild/{project['name']}"
-        stream = f"{logs['streamName']}/{build_id.split(':', 1)[1]}" if logs.get("streamName") \
-            else build_id.split(":", 1)[1]
         now = int(time.time() * 1000)
         try:
             with enforce.acting_as(builder):
-                client = self.client("logs")
-                client.create_log_stream(logGroupName=group, logStreamName=stream)
-                client.put_log_events(logGroupName=group, logStreamName=stream,
-                                      logEvents=[{"timestamp": now, "message": line} for line in lines])
-        except ClientError as exc:  # as on CodeBuild, a log the role may not write does not fail the build
-            LOG.warning("build %s: its log was not written to %s: %s", build_id, group, exc)
+                self.client("logs").put_log_events(logGroupName=where[0], logStreamName=where[1], logEvents=[
+                    {"timestamp": now, "message": line} for line in lines])
+        except ClientError as exc:  # the stream could not be opened: the build says so already
+            LOG.warning("build %s: its log was not written to %s: %s", build_id, where[0], exc)
 
     def _cloudformation(self, definition: dict[str, Any], action: dict[str, Any], execution: Execution,
                         record: ActionRecord, role: enforce.Principal, commit: str | None) -> None:
@@ -359,9 +406,14 @@ class PipelineRunner:
                       if p != "x::y"}}
         template = _file(files, configuration["TemplatePath"]).decode()
         parameters: dict[str, str] = {}
+        tags: dict[str, str] = {}
         if configuration.get("TemplateConfiguration"):
-            parameters.update(json.loads(_file(files, configuration["TemplateConfiguration"]))
-                              .get("Parameters", {}))
+            template_configuration = json.loads(_file(files, configuration["TemplateConfiguration"]))
+            if "StackPolicy" in template_configuration:
+                raise ActionFailed("the sandbox's CloudFormation action does not apply a StackPolicy from the "
+                                   "template configuration")
+            parameters.update(template_configuration.get("Parameters", {}))
+            tags.update(template_configuration.get("Tags", {}))
         parameters.update(json.loads(configuration.get("ParameterOverrides") or "{}"))
         role_arn = configuration.get("RoleArn")
         if role_arn and (refused := enforce.authorize(role, REGION, "iam:PassRole", role_arn,
@@ -374,6 +426,8 @@ class PipelineRunner:
                                                     .split(",") if c.strip()]}
         if role_arn:
             request["RoleARN"] = role_arn
+        if tags:
+            request["Tags"] = [{"Key": k, "Value": str(v)} for k, v in tags.items()]
         with enforce.acting_as(role):
             client = self.client("cloudformation")
             try:

@@ -65,6 +65,18 @@ def message(path: Path, commit: str) -> str:
     return _git(path, "log", "-1", "--format=%s", commit, "--")
 
 
+def commits_between(path: Path, seen: str | None, head: str) -> list[str]:
+    """The branch's commits after `seen` up to `head`, oldest first; just `head` when history was rewritten."""
+    if seen is None:
+        return [head]
+    try:
+        _git(path, "merge-base", "--is-ancestor", seen, head)
+        listed = _git(path, "rev-list", "--reverse", "--first-parent", f"{seen}..{head}").split()
+    except SourceError:  # `seen` is not behind the head (a reset, an amend): the head is what was pushed
+        return [head]
+    return listed or [head]
+
+
 def archive(path: Path, commit: str) -> bytes:
     """The commit's files as a zip, as the CodeConnections source action's artifact is."""
     try:

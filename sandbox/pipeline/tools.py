@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-_AWS_USAGE_ERROR, _AWS_SERVICE_ERROR = 252, 254  # the AWS CLI v2's exit codes
+_AWS_USAGE_ERROR, _AWS_SERVICE_ERROR, _S3_TRANSFER_FAILED = 252, 254, 1  # the AWS CLI v2's exit codes
 
 
 def _act_as_the_build_role() -> Any:
@@ -58,7 +58,7 @@ def aws(args: list[str]) -> int:
         error = exc.response["Error"]
         print(f"\nAn error occurred ({error.get('Code')}) when calling the {exc.operation_name} operation: "
               f"{error.get('Message')}", file=sys.stderr)
-        return _AWS_SERVICE_ERROR
+        return _S3_TRANSFER_FAILED if args[:1] == ["s3"] else _AWS_SERVICE_ERROR
     print(f"aws: the sandbox's AWS CLI does not implement `aws {' '.join(args[:2])}`; it runs `aws s3 cp` and "
           "`aws SERVICE OPERATION --param value ...` with --query and --output", file=sys.stderr)
     return _AWS_USAGE_ERROR
@@ -218,7 +218,7 @@ def _push(home: Path, reference: str, enforce: Any, principal: Any) -> int:
     region = os.environ["AWS_DEFAULT_REGION"]
     repository_arn = f"arn:aws:ecr:{region}:{principal.scope[1]}:repository/{repository}"
     for action in ("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-                   "ecr:CompleteLayerUpload"):
+                   "ecr:CompleteLayerUpload", "ecr:BatchGetImage"):
         if refused := enforce.authorize(principal, region, action, repository_arn):
             print(f"denied: {refused[2]}", file=sys.stderr)
             return 1
@@ -232,7 +232,7 @@ def _push(home: Path, reference: str, enforce: Any, principal: Any) -> int:
                                           imageManifestMediaType=images.MANIFEST_TYPE, imageTag=tag)
     except ClientError as exc:
         error = exc.response["Error"]
-        if error.get("Code") == "ImageTagAlreadyExistsException":
+        if error.get("Code") in ("ImageTagAlreadyExistsException", "ImageAlreadyExistsException"):
             print(f"tag invalid: The image tag '{tag}' already exists in the '{repository}' repository and cannot "
                   "be overwritten because the repository is immutable.", file=sys.stderr)
         else:
@@ -270,6 +270,7 @@ def main() -> None:
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     sys.path.insert(0, str(ROOT))  # the tools' own code; `python` takes it off again before running the build's
     command, args = sys.argv[1], sys.argv[2:]
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # the build's log keeps the order
     tools = {"aws": aws, "docker": docker, "python": python}
     try:
         sys.exit(tools[command](args))

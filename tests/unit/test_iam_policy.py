@@ -187,3 +187,17 @@ def test_an_operation_the_table_does_not_know_is_refused_loudly() -> None:
     with pytest.raises(UnknownOperation, match="ecs:DeleteService"):
         requests_for(SCOPE, "ecs", "DeleteService", {"service": "x"})
     assert requests_for(SCOPE, "sts", "GetCallerIdentity", {}) == []
+
+
+def test_objects_of_a_bucket_encrypted_with_a_kms_key_need_the_key_to_write_and_to_read() -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    keys = {"arn:aws:s3:::shop-artifacts": key}
+    put = requests_for(SCOPE, "s3", "PutObject", {"Bucket": "shop-artifacts", "Key": "a/b.zip"}, keys)
+    get = requests_for(SCOPE, "s3", "GetObject", {"Bucket": "shop-artifacts", "Key": "a/b.zip"}, keys)
+    assert [(r.action, r.resource) for r in put] == [("s3:PutObject", "arn:aws:s3:::shop-artifacts/a/b.zip"),
+                                                     ("kms:GenerateDataKey", key)]
+    assert [(r.action, r.resource) for r in get] == [("s3:GetObject", "arn:aws:s3:::shop-artifacts/a/b.zip"),
+                                                     ("kms:Decrypt", key)]
+    named = requests_for(SCOPE, "s3", "PutObject", {"Bucket": "plain", "Key": "k", "SSEKMSKeyId": key}, {})
+    assert ("kms:GenerateDataKey", key) in [(r.action, r.resource) for r in named]  # a key the call names
+    assert len(requests_for(SCOPE, "s3", "GetObject", {"Bucket": "plain", "Key": "k"}, keys)) == 1
