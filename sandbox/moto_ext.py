@@ -591,13 +591,15 @@ def _update_target_group(cls: Any, original_resource: Any, new_resource_name: st
 @_patch("unchanged_parameters_resolved")
 def _unchanged_parameters_resolved() -> list[Replacement]:
     """CloudFormation: a change set compares the parameters as given, so a parameter left at its template
-    default and then sent with UsePreviousValue counts as a change; here, as on AWS, the resolved values are
-    compared and such an update has no changes."""
+    default and then sent with UsePreviousValue counts as a change; and it compares them with those the stack
+    was created with, so after an update by change set the same values count as a change. Here, as on AWS,
+    the resolved values are compared with those the stack runs with now, and such an update has no changes."""
 
     def has_parameters(self: Stack, other: dict[str, Any]) -> bool:
         declared = self.template_dict.get("Parameters", {})
         defaults = {key: str(spec["Default"]) for key, spec in declared.items() if "Default" in spec}
-        resolved = {**defaults, **{key: str(value) for key, value in self.parameters.items()}}
+        current = {key: value for key, value in self.resource_map.input_parameters.items() if key in declared}
+        resolved = {**defaults, **{key: str(value) for key, value in current.items()}}
         return resolved == {**defaults, **{key: str(value) for key, value in other.items()}}
 
     return [Replacement(Stack, "has_parameters", has_parameters)]

@@ -380,3 +380,12 @@ def test_destroy_empties_the_pipelines_versioned_artifact_bucket_before_deleting
         out.index("deleting stack shop\n")
     assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert set(stacks().values()) <= {"DELETE_COMPLETE"}
+
+
+def test_a_redeploy_of_a_system_with_a_pipeline_changes_nothing(
+        mocked: None, with_pipeline: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *with_pipeline)
+    assert code == 0, out + err
+    code, out, err = run(capsys, *with_pipeline)
+    assert code == 0, out + err
+    assert "Nothing changed" in out, out
