@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from .errors import DeployError
 from .releases import System, running_releases
 
-_NONE = "none"  # the PipelineName output of a system deployed without a connection
+NO_PIPELINE = "none (no ConnectionArn)"  # the PipelineName output of a system without one (cfn/main.yaml)
 
 
 def name(system_: System) -> str | None:
     value = system_.outputs.get("PipelineName", "")
-    return None if not value or value.startswith(_NONE) else value
+    return None if value in ("", NO_PIPELINE) else value
 
 
 def status(system_: System, latest: int = 5) -> dict[str, Any] | None:
@@ -25,7 +27,12 @@ def status(system_: System, latest: int = 5) -> dict[str, Any] | None:
     if pipeline is None:
         return None
     client = system_.target.client("codepipeline")
-    summaries = client.list_pipeline_executions(pipelineName=pipeline, maxResults=latest)
+    try:
+        summaries = client.list_pipeline_executions(pipelineName=pipeline, maxResults=latest)
+    except ClientError as exc:  # the rest of `status` is still worth showing
+        return {"name": pipeline, "repository": system_.target.repository(system_.settings.repository),
+                "branch": system_.settings.branch, "executions": [],
+                "error": f"cannot read the pipeline's executions: {exc}"}
     releases = {r["execution"]: r for r in running_releases(system_)}
     executions = []
     for summary in summaries["pipelineExecutionSummaries"]:
@@ -36,7 +43,7 @@ def status(system_: System, latest: int = 5) -> dict[str, Any] | None:
         revision = (summary.get("sourceRevisions") or [{}])[0]
         external = (latest_action or {}).get("output", {}).get("executionResult", {}).get("externalExecutionId")
         release = releases.get(external or "")
-        failed = next((a for a in actions if a["status"] == "Failed"), None)
+        failed = max((a for a in actions if a["status"] == "Failed"), key=lambda a: a["startTime"], default=None)
         executions.append({
             "id": summary["pipelineExecutionId"], "status": summary["status"],
             "commit": revision.get("revisionId", ""), "message": _commit_message(revision.get("revisionSummary")),
@@ -64,6 +71,8 @@ def lines(state: dict[str, Any] | None) -> list[str]:
     if state is None:
         return ["pipeline: none"]
     out = [f"pipeline {state['name']}: {state['repository']} ({state['branch']})"]
+    if state.get("error"):
+        out.append(f"  {state['error']}")
     for e in state["executions"]:
         where = f"{e['stage']}/{e['action']}" if e["stage"] else "not started"
         line = f"  {e['commit'][:12] or '-':<12} {e['status']:<10} {where:<36} {e['message'][:40]}"

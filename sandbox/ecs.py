@@ -103,7 +103,6 @@ class EcsEmulator:
         port = int((service.load_balancers or [{}])[0].get("containerPort") or
                    (container.get("portMappings") or [{}])[0].get("containerPort") or 8080)
         address = next(_addresses)
-        log = (self.log_dir / f"task-{address}.log").open("ab")
         if _ECR_IMAGE.match(image):
             command, cwd, env = self._from_image(image, container, address, port)
         else:  # an image the sandbox has not built (sample-app:v1): the built-in sample app stands for it
@@ -111,8 +110,9 @@ class EcsEmulator:
             command = [sys.executable, "-m", "sandbox.webapp", "--host", address, "--port", str(port),
                        "--version", image.rsplit(":", 1)[-1] if ":" in image else image, "--colour", colour]
             cwd, env = ROOT, None
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log,  # noqa: S603 - the image's command
-                                   start_new_session=True)
+        with (self.log_dir / f"task-{address}.log").open("ab") as log:  # the task keeps its own descriptor
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log,  # noqa: S603 - the image's command
+                                       start_new_session=True)
         task = Task(address, port, service.task_definition, image, process)
         for group in self._groups(service):
             moto_ext.set_target_health(group.arn, address, "initial", "Elb.RegistrationInProgress",
@@ -134,13 +134,16 @@ class EcsEmulator:
         try:
             found = ecr_backends[account][region].batch_get_image(repository, image_ids=[{"imageTag": tag}])
             manifest = json.loads(found["images"][0].image_manifest)
-        except Exception as exc:  # noqa: BLE001 - any failure to pull is the task's CannotPullContainerError
-            reason = f"CannotPullContainerError: {image}: {exc}"
-            return [sys.executable, "-c", f"import sys; sys.exit({reason!r})"], ROOT, dict(os.environ)
-        # one folder per image: its config and its layers (two builds may share a config, not their files)
-        identity = hashlib.sha256(json.dumps([manifest["config"], manifest["layers"]], sort_keys=True).encode())
-        rootfs = self.log_dir / "images" / identity.hexdigest()
-        config = self.registry.unpack(manifest, rootfs)
+            # one folder per image: its config and its layers (two builds may share a config, not their files)
+            identity = hashlib.sha256(json.dumps([manifest["config"], manifest["layers"]], sort_keys=True).encode())
+            rootfs = self.log_dir / "images" / identity.hexdigest()
+            config = self.registry.unpack(manifest, rootfs)
+            workdir = rootfs / str(config.get("WorkingDir") or "/").lstrip("/")
+            if not workdir.is_dir():
+                raise FileNotFoundError(f"the image has no folder {config.get('WorkingDir')}")
+        except Exception as exc:  # noqa: BLE001 - any failure to pull is the task's CannotPullContainerError, as on ECS
+            reason = f"CannotPullContainerError: {image}: {type(exc).__name__}: {exc}"
+            return [sys.executable, "-c", f"import sys; sys.exit({reason!r})"], ROOT, {"PATH": os.defpath}
         argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
         if argv and argv[0] in ("python", "python3"):
             argv[0] = sys.executable
@@ -148,7 +151,7 @@ class EcsEmulator:
         env.update(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
         env.update({e["name"]: e["value"] for e in container.get("environment") or []})
         env.update(HOST=address, PORT=str(port))
-        return argv, rootfs / str(config.get("WorkingDir") or "/").lstrip("/"), env
+        return argv, workdir, env
 
     def _groups(self, service: Any) -> list[Any]:
         backend = elbv2_backends[ACCOUNT][REGION]

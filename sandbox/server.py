@@ -24,7 +24,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from . import inbox, lambda_runtime, moto_ext
 from .ecs import EcsEmulator
 from .loadbalancer import HealthChecker, Proxies
-from .pipeline.runner import PipelineRunner, install_api
+from .pipeline.api import install_api
+from .pipeline.runner import PipelineRunner
 from .web import make_server
 
 LOG = logging.getLogger("sandbox")

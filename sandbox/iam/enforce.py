@@ -103,15 +103,20 @@ def _resource_keys(account: str, partition: str) -> dict[str, str]:
     return keys
 
 
+def _carried(principal: Principal, region: str) -> dict[str, str]:
+    """The global condition keys every request to AWS carries, as far as the sandbox knows them (it is one
+    account: every resource a call acts on is the caller's account's)."""
+    account = principal.scope[1]
+    return {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": account,
+            "aws:PrincipalType": "AssumedRole", "aws:RequestedRegion": region, "aws:SecureTransport": "true",
+            "aws:ResourceAccount": account}
+
+
 def denial(principal: Principal, region: str, endpoint_prefix: str, operation: str,
            params: Mapping[str, Any]) -> tuple[str, int, str] | None:
     """(error code, HTTP status, AWS's message) when IAM refuses this call, else None."""
     partition, account = principal.scope
-    # the global keys every request to AWS carries, as far as the sandbox knows them
-    # (the sandbox is one account: every resource a call acts on is the caller's account's)
-    carried = {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": account,
-               "aws:PrincipalType": "AssumedRole", "aws:RequestedRegion": region, "aws:SecureTransport": "true",
-               "aws:ResourceAccount": account}
+    carried = _carried(principal, region)
     for found in requests_for(Scope(partition, region, account), endpoint_prefix, operation, params,
                               principal.keys):
         request = Request(found.action, found.resource, {**carried, **found.context})
@@ -135,10 +140,7 @@ def authorize(principal: Principal, region: str, action: str, resource: str,
               context: Mapping[str, str] | None = None) -> tuple[str, int, str] | None:
     """An IAM check with no API call of its own: what a service does with the caller's role (CodePipeline using
     a connection, a registry receiving layers). (error code, HTTP status, message) when refused, else None."""
-    account = principal.scope[1]
-    request = Request(action, resource, {"aws:PrincipalArn": principal.role_arn, "aws:PrincipalAccount": account,
-                                         "aws:PrincipalType": "AssumedRole", "aws:RequestedRegion": region,
-                                         "aws:ResourceAccount": account, **(context or {})})
+    request = Request(action, resource, {**_carried(principal, region), **(context or {})})
     decision = evaluate(principal.documents, request)
     if decision is Decision.ALLOW:
         return None

@@ -13,12 +13,15 @@ the build has this machine's Python.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -56,17 +59,28 @@ def run(build: Build, source_zip: bytes, work: Path, endpoint: str, registry: Pa
     with zipfile.ZipFile(io.BytesIO(source_zip)) as archive:
         archive.extractall(source)
     spec = yaml.safe_load(build.project["source"]["buildspec"])
-    for phase, body in ((spec.get("phases") or {}).items()):
-        unsupported = sorted(set(body or {}) - {"commands", "runtime-versions"})
-        if unsupported:  # refused, not ignored: a build that skipped them would pass for the wrong reason
-            raise BuildFailed(f"Phase: {phase.upper()}, Code: YAML_FILE_ERROR, Message: the sandbox's CodeBuild "
-                              f"does not run {', '.join(unsupported)} in a phase")
+    _refuse_what_is_not_emulated(build, spec)
     (work / "principal.json").write_text(json.dumps(principal.to_json()))
     env = _environment(build, spec, source, work, endpoint, registry)
-    failed = _run_phases(spec, source, work, env, log)
+    timeout = 60 * int(build.project.get("timeoutInMinutes") or 60)
+    failed = _run_phases(spec, source, work, env, log, timeout)
     if failed:
         raise BuildFailed(failed)
     return _artifacts(spec, source)
+
+
+def _refuse_what_is_not_emulated(build: Build, spec: dict[str, Any]) -> None:
+    """Refused, not ignored: a build that skipped these would pass, or fail, for the wrong reason."""
+    found = [f"{phase}: {key}" for phase, body in (spec.get("phases") or {}).items()
+             for key in sorted(set(body or {}) - {"commands", "runtime-versions"})]
+    found += [f"env: {key}" for key in sorted(set(spec.get("env") or {}) - {"shell", "variables"})]
+    found += [f"artifacts: {key}" for key in sorted(set(spec.get("artifacts") or {}) - {"files"})]
+    found += [f"environment variable {v['name']} of type {v['type']}"
+              for v in build.project["environment"].get("environmentVariables", [])
+              if v.get("type", "PLAINTEXT") != "PLAINTEXT"]
+    if found:
+        raise BuildFailed(f"Phase: SUBMITTED, Code: YAML_FILE_ERROR, Message: the sandbox's CodeBuild does not "
+                          f"emulate {'; '.join(found)}")
 
 
 def _environment(build: Build, spec: dict[str, Any], source: Path, work: Path, endpoint: str,
@@ -101,7 +115,7 @@ def _environment(build: Build, spec: dict[str, Any], source: Path, work: Path, e
 
 
 def _run_phases(spec: dict[str, Any], source: Path, work: Path, env: dict[str, str],
-                log: Callable[[str], None]) -> str | None:
+                log: Callable[[str], None], timeout: float) -> str | None:
     """Run the phases in one shell; the failure's description, or None when the build succeeded."""
     script = ["__fail() { echo \"[Container] Command did not exit successfully $1 exit status $2\"; }",
               # `exit` in a command ends that command (its status), as on CodeBuild, not the build's one shell
@@ -129,29 +143,47 @@ def _run_phases(spec: dict[str, Any], source: Path, work: Path, env: dict[str, s
     shell = (spec.get("env") or {}).get("shell", "bash")
     (work / "build.sh").write_text("\n".join(script) + "\n")
     started = time.monotonic()
+    # its own session, no stdin (a command reading it must not wait on the sandbox's), killed with its children
+    # at the project's timeout or when anything goes wrong here
     process = subprocess.Popen([shell if shell in ("bash", "sh") else "bash", str(work / "build.sh")],  # noqa: S603
-                               cwd=source, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace")
-    assert process.stdout is not None
+                               cwd=source, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+    timer = threading.Timer(timeout, _kill, (process,))
+    timer.start()
     lines: list[str] = []
-    for line in process.stdout:
-        line = line.rstrip("\n")
-        if line.startswith("__FAILED_PHASE__"):
-            continue
-        lines.append(line)
-        log(line)
-    process.wait()
+    phase = "BUILD"
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("__FAILED_PHASE__ "):
+                phase = line.split(" ", 1)[1]
+                continue
+            lines.append(line)
+            log(line)
+        process.wait()
+    finally:
+        timer.cancel()
+        _kill(process)
     log(f"[Container] Build took {time.monotonic() - started:.1f} s")
     if process.returncode == 0:
         return None
+    if time.monotonic() - started >= timeout:
+        return f"Phase: BUILD, Code: BUILD_TIMED_OUT, Message: Build has timed out after {timeout // 60:.0f} minutes"
     failed = next((line for line in lines if line.startswith("[Container] Command did not exit")), "")
     reported = failed.removeprefix("[Container] Command did not exit successfully ")
     command, _, status = reported.rpartition(" exit status ")
-    phase = next((p for p in PHASES if f"Phase complete: {p.upper()} State: FAILED" in "\n".join(lines)), "BUILD")
     cause = _cause(lines)
     return (f"Phase: {phase.upper()}, Code: COMMAND_EXECUTION_ERROR, "
             + (f"Log: {cause}. " if cause else "")
             + f"Message: Error while executing command: {command}. Reason: exit status {status or '?'}")
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _cause(lines: list[str]) -> str:

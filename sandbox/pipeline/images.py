@@ -104,8 +104,11 @@ def build(context: Path, dockerfile: str = "Dockerfile") -> Image:
 
 
 def _copy(context: Path, image: Image, line: int, arguments: str) -> None:
-    words = [w for w in (_command(arguments) if arguments.startswith("[") else shlex.split(arguments))
-             if not w.startswith("--")]
+    words = _command(arguments) if arguments.startswith("[") else shlex.split(arguments)
+    if any(w.startswith("--from") for w in words):
+        raise BuildError(f"line {line}: COPY --from needs another build stage or image, which the sandbox's docker "
+                         "does not build or pull")
+    words = [w for w in words if not w.startswith("--")]
     if len(words) < 2:
         raise BuildError(f"dockerfile parse error on line {line}: COPY requires at least two arguments")
     *sources, destination = words

@@ -18,11 +18,8 @@ import logging
 import secrets
 import threading
 import time
-import uuid
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,120 +27,28 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.codebuild.models import codebuild_backends
-from moto.codepipeline.models import PipelineExecution, codepipeline_backends
-from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow
+from moto.codepipeline.models import codepipeline_backends
+from moto.core.utils import utcnow
 
 from sandbox.iam import enforce
 
 from . import codebuild, source
+from .model import ACCOUNT, REGION, ActionFailed, ActionRecord, Execution, LogsDenied, Queue
 
 LOG = logging.getLogger("sandbox.pipeline")
-ACCOUNT, REGION = "123456789012", "us-east-1"
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4})
-
-
-class ActionFailed(Exception):
-    """The action failed; the message is what CodePipeline shows as the action's error."""
-
-
-class LogsDenied(Exception):
-    """The build's service role may not write its log: CodeBuild fails such a build before it starts."""
-
-
-class Execution(PipelineExecution):  # type: ignore[misc]
-    """moto's execution record, with what the sandbox's runs add: the trigger, the source revision, the status."""
-
-    def __init__(self, pipeline_name: str, version: int, trigger: dict[str, str], sequence: int) -> None:
-        super().__init__(pipeline_name, version, None)
-        self.status = "InProgress"
-        self.trigger = trigger
-        self.sequence = sequence
-        self.source_revisions: list[dict[str, str]] = []
-        self.source_artifact = ""
-        self.artifacts: dict[str, dict[str, str]] = {}  # artifact name -> {"bucket", "key"}
-        self.stage = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = super().to_dict()
-        data.update(trigger=self.trigger, executionMode="QUEUED", executionType="STANDARD",
-                    artifactRevisions=[{"name": r["artifactName"], "revisionId": r["revisionId"],
-                                        "revisionSummary": r["revisionSummary"]} for r in self.source_revisions])
-        return data
-
-    def to_summary_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = super().to_summary_dict()
-        data.update(trigger=self.trigger, executionMode="QUEUED", sourceRevisions=[
-            {k: v for k, v in r.items() if k != "artifactName"} for r in self.source_revisions])
-        return data
-
-
-@dataclass
-class ActionRecord:
-    """One action execution, as ListActionExecutions and GetPipelineState report it."""
-
-    pipeline_execution_id: str
-    stage: str
-    action: dict[str, Any]
-    version: int
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    status: str = "InProgress"
-    started: Any = field(default_factory=utcnow)
-    updated: Any = field(default_factory=utcnow)
-    summary: str = ""
-    external_id: str = ""
-    error: str = ""
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        output: dict[str, Any] = {"outputArtifacts": self.outputs,
-                                  "executionResult": {"externalExecutionId": self.external_id,
-                                                      "externalExecutionSummary": self.summary}}
-        if self.error:
-            output["executionResult"]["errorDetails"] = {"code": "JobFailed", "message": self.error}
-        return {"pipelineExecutionId": self.pipeline_execution_id, "actionExecutionId": self.id,
-                "pipelineVersion": self.version, "stageName": self.stage, "actionName": self.action["name"],
-                "startTime": iso_8601_datetime_with_milliseconds(self.started),
-                "lastUpdateTime": iso_8601_datetime_with_milliseconds(self.updated), "status": self.status,
-                "input": {"actionTypeId": self.action["actionTypeId"],
-                          "configuration": self.action.get("configuration", {}), "region": REGION},
-                "output": output}
-
-
-class Queue:
-    """QUEUED mode: a stage holds one execution at a time, and executions enter each stage in order."""
-
-    def __init__(self) -> None:
-        self.changed = threading.Condition()
-        self.busy: set[int] = set()  # stage indexes an execution is in
-        self.waiting: dict[int, list[int]] = {}  # stage index -> sequences waiting for it
-
-    def enqueue(self, sequence: int) -> None:
-        """An execution has started: it is in line for the first stage from now, whichever thread runs first."""
-        with self.changed:
-            self.waiting.setdefault(0, []).append(sequence)
-
-    @contextmanager
-    def stage(self, index: int, sequence: int) -> Iterator[None]:
-        with self.changed:
-            waiting = self.waiting.setdefault(index, [])
-            if sequence not in waiting:
-                waiting.append(sequence)
-            self.changed.wait_for(lambda: index not in self.busy and min(waiting) == sequence)
-            waiting.remove(sequence)
-            self.busy.add(index)
-        try:
-            yield
-        finally:
-            with self.changed:
-                self.busy.discard(index)
-                self.changed.notify_all()
+# How long CodePipeline lets a Step Functions action run (its documented default action timeout).
+STEP_FUNCTIONS_TIMEOUT = 7 * 24 * 3600
 
 
 class PipelineRunner:
+    account = ACCOUNT
+
     def __init__(self, state: Path, endpoint: str) -> None:
         self.folder, self.endpoint = state, endpoint
         self.registry = state / "registry"
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards the records below, which runs write and the API reads
+        self._clients: dict[str, Any] = {}
         self.heads: dict[str, str | None] = {}  # pipeline -> the branch head last seen
         self.queues: dict[str, Queue] = {}
         self.sequence = 0
@@ -153,6 +58,17 @@ class PipelineRunner:
 
     def backend(self) -> Any:
         return codepipeline_backends[ACCOUNT][REGION]
+
+    def records(self, name: str) -> list[ActionRecord]:
+        """A copy of the pipeline's action executions, oldest first."""
+        with self.lock:
+            return [ActionRecord(**vars(r)) for r in self.actions.get(name, [])]
+
+    def execution_summaries(self, name: str) -> list[dict[str, Any]]:
+        """ListPipelineExecutions' summaries, newest first."""
+        with self.lock:
+            executions = list(self.backend().pipelines[name].executions.values())
+            return [e.to_summary_dict() for e in reversed(executions)]
 
     # triggers
 
@@ -194,9 +110,9 @@ class PipelineRunner:
             execution = Execution(name, pipeline.pipeline["version"], trigger, self.sequence)
             pipeline.executions[execution.pipeline_execution_id] = execution
             queue = self.queues.setdefault(name, Queue())
-            queue.enqueue(self.sequence)
+            queue.enqueue(execution.sequence)
         threading.Thread(target=self._run, args=(pipeline.pipeline, execution, queue, commit),
-                         name=f"pipeline-{name}-{self.sequence}", daemon=True).start()
+                         name=f"pipeline-{name}-{execution.sequence}", daemon=True).start()
         LOG.info("pipeline %s: execution %s started (%s)", name, execution.pipeline_execution_id,
                  trigger["triggerType"])
         return str(execution.pipeline_execution_id)
@@ -204,18 +120,23 @@ class PipelineRunner:
     # running
 
     def _run(self, definition: dict[str, Any], execution: Execution, queue: Queue, commit: str | None) -> None:
+        stages = definition["stages"]
+        status, summary = "Succeeded", None
         try:
-            for index, stage in enumerate(definition["stages"]):
-                with queue.stage(index, execution.sequence):
+            for index, stage in enumerate(stages):
+                with queue.stage(index, execution.sequence, then=index + 1 if index + 1 < len(stages) else None):
                     execution.stage = stage["name"]
                     self._stage(definition, stage, execution, commit)
-            execution.status = "Succeeded"
         except ActionFailed as exc:
-            execution.status, execution.status_summary = "Failed", str(exc)
-        except Exception as exc:
+            status, summary = "Failed", str(exc)
+        except Exception as exc:  # the execution fails and says why; the sandbox goes on
             LOG.exception("pipeline %s: execution %s crashed", definition["name"], execution.pipeline_execution_id)
-            execution.status, execution.status_summary = "Failed", f"{type(exc).__name__}: {exc}"
-        execution.last_update_time = utcnow()
+            status, summary = "Failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            queue.abandon(execution.sequence)  # whatever happened, the executions behind it go on
+        with self.lock:  # the summary before the status: a reader never sees Failed without its reason
+            execution.status_summary, execution.status = summary, status
+            execution.last_update_time = utcnow()
         LOG.info("pipeline %s: execution %s %s %s", definition["name"], execution.pipeline_execution_id,
                  execution.status, execution.status_summary or "")
 
@@ -227,17 +148,23 @@ class PipelineRunner:
                 self.actions.setdefault(definition["name"], []).append(record)
             try:
                 self._action(definition, action, execution, record, commit)
-                record.status = "Succeeded"
-            except ActionFailed as exc:
-                record.status, record.error = "Failed", str(exc)
-                raise ActionFailed(f"{stage['name']}/{action['name']}: {exc}") from exc
-            except ClientError as exc:
-                error = exc.response["Error"]
-                record.status, record.error = "Failed", f"{error.get('Code')}: {error.get('Message')}"
-                raise ActionFailed(f"{stage['name']}/{action['name']}: {record.error}") from exc
+                self._finish(record, "Succeeded")
+            except Exception as exc:  # every failure ends the action Failed with its reason, never InProgress
+                if isinstance(exc, ClientError):
+                    reason = f"{exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}"
+                elif isinstance(exc, (ActionFailed, source.SourceError)):
+                    reason = str(exc)
+                else:
+                    LOG.exception("pipeline %s: action %s crashed", definition["name"], action["name"])
+                    reason = f"{type(exc).__name__}: {exc}"
+                self._finish(record, "Failed", reason)
+                raise ActionFailed(f"{stage['name']}/{action['name']}: {reason}") from exc
             finally:
-                record.updated = utcnow()
                 execution.last_update_time = record.updated
+
+    def _finish(self, record: ActionRecord, status: str, error: str = "") -> None:
+        with self.lock:  # the error before the status, under the lock the API reads with
+            record.error, record.updated, record.status = error, utcnow(), status
 
     def _action(self, definition: dict[str, Any], action: dict[str, Any], execution: Execution,
                 record: ActionRecord, commit: str | None) -> None:
@@ -251,7 +178,13 @@ class PipelineRunner:
         run[provider](definition, action, execution, record, pipeline_role, commit)
 
     def client(self, service: str) -> Any:
-        return self._session.client(service, endpoint_url=self.endpoint, config=_CONFIG)  # type: ignore[call-overload]
+        """One client per service, made under the lock: a boto3 Session is not safe to share across threads,
+        its clients are."""
+        with self.lock:
+            if service not in self._clients:
+                self._clients[service] = self._session.client(  # type: ignore[call-overload]
+                    service, endpoint_url=self.endpoint, config=_CONFIG)
+            return self._clients[service]
 
     # artifacts
 
@@ -313,10 +246,6 @@ class PipelineRunner:
         with enforce.acting_as(role):
             build_id = self.client("codebuild").start_build(projectName=name, sourceVersion=revision)["build"]["id"]
         record.external_id = build_id
-        project = codebuild_backends[ACCOUNT][REGION].batch_get_projects([name])[0]
-        where = execution.artifacts[self._input(action)]
-        build = codebuild.Build(build_id, project, f"arn:aws:s3:::{where['bucket']}/{where['key']}", revision,
-                                f"codepipeline/{definition['name']}")
         work = self.folder / "builds" / build_id.replace(":", "-")
         lines: list[str] = []
         log_file = (work.parent / f"{work.name}.log")
@@ -327,9 +256,15 @@ class PipelineRunner:
             with log_file.open("a") as out:
                 out.write(line + "\n")
 
-        builder = enforce.principal_of(project["serviceRole"], build_id.split(":", 1)[1])
-        status, failure = "SUCCEEDED", ""
+        project: dict[str, Any] = {}
+        builder: enforce.Principal | None = None
+        status, failure = "FAILED", "the build did not run"  # until it has run to its end
         try:
+            project = codebuild_backends[ACCOUNT][REGION].batch_get_projects([name])[0]
+            where = execution.artifacts[self._input(action)]
+            build = codebuild.Build(build_id, project, f"arn:aws:s3:::{where['bucket']}/{where['key']}", revision,
+                                    f"codepipeline/{definition['name']}")
+            builder = enforce.principal_of(project["serviceRole"], build_id.split(":", 1)[1])
             self._open_log_stream(project, build_id, builder)
             with enforce.acting_as(builder):
                 source_zip = self._get_artifact(execution, self._input(action))
@@ -337,6 +272,7 @@ class PipelineRunner:
             with enforce.acting_as(builder):
                 for artifact in action.get("outputArtifacts") or []:
                     self._put_artifact(definition, execution, record, artifact["name"], output)
+            status, failure = "SUCCEEDED", ""
         except codebuild.BuildFailed as exc:
             status, failure = "FAILED", str(exc)
         except LogsDenied as exc:
@@ -346,8 +282,13 @@ class PipelineRunner:
             error = exc.response["Error"]
             status, failure = "FAILED", f"Code: CLIENT_ERROR, Message: {error.get('Code')}: {error.get('Message')}"
             log(f"[Container] {failure}")
+        except Exception as exc:  # the build fails and says why; the sandbox goes on
+            LOG.exception("build %s crashed", build_id)
+            status, failure = "FAILED", f"Code: INTERNAL_ERROR, Message: {type(exc).__name__}: {exc}"
+            log(f"[Container] {failure}")
         finally:
-            self._write_logs(project, build_id, builder, lines)
+            if builder is not None:
+                self._write_logs(project, build_id, builder, lines)
             _record_build(name, build_id, status)
         with enforce.acting_as(role):  # CodePipeline reads the build's outcome with its role
             self.client("codebuild").batch_get_builds(ids=[build_id])
@@ -399,11 +340,9 @@ class PipelineRunner:
             raise ActionFailed(f"the sandbox runs the CloudFormation action in CREATE_UPDATE mode only, "
                                f"not {configuration.get('ActionMode')}")
         stack = configuration["StackName"]
+        references = [r for r in (configuration["TemplatePath"], configuration.get("TemplateConfiguration")) if r]
         with enforce.acting_as(role):
-            files = {name: self._artifact_files(execution, name) for name in
-                     {p.split("::", 1)[0] for p in (configuration["TemplatePath"],
-                                                     configuration.get("TemplateConfiguration", "x::y"))
-                      if p != "x::y"}}
+            files = {name: self._artifact_files(execution, name) for name in {r.split("::", 1)[0] for r in references}}
         template = _file(files, configuration["TemplatePath"]).decode()
         parameters: dict[str, str] = {}
         tags: dict[str, str] = {}
@@ -414,7 +353,10 @@ class PipelineRunner:
                                    "template configuration")
             parameters.update(template_configuration.get("Parameters", {}))
             tags.update(template_configuration.get("Tags", {}))
-        parameters.update(json.loads(configuration.get("ParameterOverrides") or "{}"))
+        overrides = json.loads(configuration.get("ParameterOverrides") or "{}")
+        if not all(isinstance(v, str) for v in overrides.values()):  # Fn::GetParam and the like
+            raise ActionFailed("the sandbox's CloudFormation action takes ParameterOverrides of plain strings only")
+        parameters.update(overrides)
         role_arn = configuration.get("RoleArn")
         if role_arn and (refused := enforce.authorize(role, REGION, "iam:PassRole", role_arn,
                                                      {"iam:PassedToService": "cloudformation.amazonaws.com"})):
@@ -434,7 +376,7 @@ class PipelineRunner:
                 client.describe_stacks(StackName=stack)
                 exists = True
             except ClientError as exc:
-                if "does not exist" not in str(exc):
+                if exc.response["Error"].get("Code") != "ValidationError" or "does not exist" not in str(exc):
                     raise
                 exists = False
             try:
@@ -480,56 +422,19 @@ class PipelineRunner:
             arn = client.start_execution(stateMachineArn=configuration["StateMachineArn"], name=name,
                                          input=payload)["executionArn"]
             record.external_id = arn
+            deadline = time.monotonic() + STEP_FUNCTIONS_TIMEOUT
             while True:  # CodePipeline polls the execution with the pipeline's role
                 described = client.describe_execution(executionArn=arn)
                 if described["status"] != "RUNNING":
                     break
+                if time.monotonic() > deadline:
+                    raise ActionFailed(f"The execution {arn} did not end within the action's timeout "
+                                       f"({STEP_FUNCTIONS_TIMEOUT // 3600} hours)")
                 time.sleep(1)
         record.summary = described["status"]
         if described["status"] != "SUCCEEDED":
             raise ActionFailed(f"Execution {described['status']}: {described.get('error', '')}: "
                                f"{described.get('cause', '')}".rstrip(": "))
-
-    # the API's view
-
-    def pipeline_state(self, name: str) -> dict[str, Any]:
-        """GetPipelineState: each stage's latest execution and each action's."""
-        pipeline, metadata = self.backend().get_pipeline(name)
-        records = self.actions.get(name, [])
-        stages = []
-        for stage in pipeline["stages"]:
-            actions = []
-            latest_execution = None
-            for action in stage["actions"]:
-                latest = next((r for r in reversed(records)
-                               if r.stage == stage["name"] and r.action["name"] == action["name"]), None)
-                entry: dict[str, Any] = {"actionName": action["name"]}
-                if latest is not None:
-                    entry["latestExecution"] = {
-                        "actionExecutionId": latest.id, "status": latest.status, "summary": latest.summary,
-                        "lastStatusChange": iso_8601_datetime_with_milliseconds(latest.updated),
-                        "externalExecutionId": latest.external_id,
-                        **({"errorDetails": {"code": "JobFailed", "message": latest.error}} if latest.error else {})}
-                    latest_execution = latest_execution or latest
-                actions.append(entry)
-            stage_state: dict[str, Any] = {"stageName": stage["name"], "inboundTransitionState": {"enabled": True},
-                                           "actionStates": actions}
-            last = max((r for r in records if r.stage == stage["name"]), key=lambda r: r.started, default=None)
-            if last is not None:
-                stage_status = last.status if last.status != "Succeeded" or all(
-                    a.get("latestExecution", {}).get("status") == "Succeeded" for a in actions) else "InProgress"
-                stage_state["latestExecution"] = {"pipelineExecutionId": last.pipeline_execution_id,
-                                                  "status": stage_status}
-            stages.append(stage_state)
-        return {"pipelineName": name, "pipelineVersion": pipeline["version"], "stageStates": stages,
-                "created": metadata["created"], "updated": metadata["updated"]}
-
-    def action_executions(self, name: str, execution_id: str | None) -> list[dict[str, Any]]:
-        self.backend().get_pipeline(name)  # a missing pipeline is PipelineNotFoundException
-        records = [r for r in reversed(self.actions.get(name, []))
-                   if execution_id is None or r.pipeline_execution_id == execution_id]
-        return [r.to_dict() for r in records]
-
 
 def _source_action(definition: dict[str, Any]) -> dict[str, Any] | None:
     for stage in definition.get("stages", [])[:1]:
@@ -554,25 +459,3 @@ def _record_build(project: str, build_id: str, status: str) -> None:
             metadata["buildComplete"] = True
 
 
-def install_api(runner: PipelineRunner) -> None:
-    """CodePipeline's API over the runner: StartPipelineExecution runs the pipeline ("Release change");
-    GetPipelineState and ListActionExecutions, which moto lacks, report the runs."""
-    from moto.codepipeline.responses import CodePipelineResponse
-
-    def start_pipeline_execution(self: CodePipelineResponse) -> str:
-        name = self._get_param("name")
-        self.codepipeline_backend.get_pipeline(name)  # PipelineNotFoundException, as AWS answers
-        trigger = {"triggerType": "StartPipelineExecution", "triggerDetail": "the sandbox's operator"}
-        return json.dumps({"pipelineExecutionId": runner.start(name, trigger)})
-
-    def get_pipeline_state(self: CodePipelineResponse) -> str:
-        return json.dumps(runner.pipeline_state(self._get_param("name")), default=str)
-
-    def list_action_executions(self: CodePipelineResponse) -> str:
-        execution_id = (self._get_param("filter") or {}).get("pipelineExecutionId")
-        found = runner.action_executions(self._get_param("pipelineName"), execution_id)
-        return json.dumps({"actionExecutionDetails": found}, default=str)
-
-    CodePipelineResponse.start_pipeline_execution = start_pipeline_execution  # type: ignore[method-assign]
-    CodePipelineResponse.get_pipeline_state = get_pipeline_state  # type: ignore[attr-defined]
-    CodePipelineResponse.list_action_executions = list_action_executions  # type: ignore[attr-defined]

@@ -83,9 +83,14 @@ def _s3_copy(source: str, destination: str) -> int:
 def _operation(service: str, command: str, rest: list[str]) -> int:
     """`aws SERVICE OPERATION --member value`, the values as JSON or the CLI's key=value shorthand."""
     import jmespath  # type: ignore[import-untyped]
+    from botocore import xform_name
 
     client = _client(service)
-    operation = "".join(word.capitalize() for word in command.split("-"))
+    operations = {xform_name(name, "-"): name for name in client.meta.service_model.operation_names}
+    if command not in operations:
+        print(f"aws {service}: no operation {command!r}", file=sys.stderr)
+        return _AWS_USAGE_ERROR
+    operation = operations[command]
     model = client.meta.service_model.operation_model(operation)
     members = {re.sub(r"[^a-z0-9]", "", name.lower()): (name, shape)
                for name, shape in model.input_shape.members.items()}
@@ -103,7 +108,7 @@ def _operation(service: str, command: str, rest: list[str]) -> int:
         else:
             print(f"aws {service} {command}: unknown option {flag}", file=sys.stderr)
             return _AWS_USAGE_ERROR
-    result = client._make_api_call(operation, params)
+    result = getattr(client, xform_name(operation))(**params)
     result.pop("ResponseMetadata", None)
     if query:
         result = jmespath.search(query, result)
@@ -174,10 +179,15 @@ def _build(home: Path, args: list[str]) -> int:
     tags, dockerfile, context = [], "Dockerfile", None
     pairs = iter(args)
     for arg in pairs:
-        if arg in ("--tag", "-t"):
-            tags.append(next(pairs))
-        elif arg in ("--file", "-f"):
-            dockerfile = next(pairs)
+        if arg in ("--tag", "-t", "--file", "-f"):
+            value = next(pairs, None)
+            if value is None:
+                print(f"ERROR: flag needs an argument: {arg}", file=sys.stderr)
+                return 1
+            if arg in ("--tag", "-t"):
+                tags.append(value)
+            else:
+                dockerfile = value
         elif not arg.startswith("-"):
             context = arg
     if context is None:

@@ -156,3 +156,9 @@ def test_the_lambda_package_is_built_for_the_lambda_runtime() -> None:
     assert defaults.LAMBDA_PLATFORM.endswith("aarch64") == (defaults.LAMBDA_ARCHITECTURE == "arm64")
     makefile = (ROOT / "Makefile").read_text()
     assert f"--platform {defaults.LAMBDA_PLATFORM} --python-version {defaults.LAMBDA_PYTHON_VERSION}" in makefile
+
+
+def test_the_command_line_knows_the_output_of_a_system_without_a_pipeline() -> None:
+    from deployer.pipelines import NO_PIPELINE
+
+    assert templates.load("main.yaml")["Outputs"]["PipelineName"]["Value"]["Fn::If"][2] == NO_PIPELINE

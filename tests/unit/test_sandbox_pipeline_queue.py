@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from sandbox.pipeline.runner import Queue
+from sandbox.pipeline.model import Queue
 
 TIMEOUT = 5.0  # a bound for a thread that should get somewhere; the tests take milliseconds
 
@@ -139,3 +139,30 @@ def test_an_execution_that_fails_in_a_stage_lets_the_next_one_in(entered: list[t
     second.finish()
     first.finish()
     assert entered == [(1, 0), (2, 0), (2, 1)]
+
+
+def test_an_execution_that_ended_before_its_first_stage_holds_nobody_up() -> None:
+    queue = Queue()
+    queue.enqueue(1)
+    queue.enqueue(2)
+    queue.abandon(1)  # it crashed before its thread reached the first stage
+    entered = threading.Event()
+
+    def second() -> None:
+        with queue.stage(0, 2):
+            entered.set()
+
+    thread = threading.Thread(target=second, daemon=True)
+    thread.start()
+    assert entered.wait(5), "the second execution waited for one that had ended"
+
+
+def test_an_execution_leaving_a_stage_is_in_line_for_the_next_before_anyone_else() -> None:
+    queue = Queue()
+    for sequence in (1, 2):
+        queue.enqueue(sequence)
+    with queue.stage(0, 1, then=1):
+        pass
+    with queue.stage(0, 2, then=1):
+        pass
+    assert queue.waiting[1] == [1, 2]  # the first is ahead at the next stage although its thread has not asked
