@@ -256,7 +256,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     lines += [f"release in progress: {r['name']} at '{r['step']}'" for r in state["releases"]] or \
              ["no release in progress"]
     lines += [f"tag problem (repaired by the next swap): {p}" for p in state["tagProblems"]]
-    state["pipeline"] = pipelines.status(system_)
+    state["pipeline"] = pipelines.status(system_, state["releases"])
     lines += pipelines.lines(state["pipeline"])
     console.result(state, lines)
     return 0

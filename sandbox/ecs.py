@@ -89,7 +89,9 @@ class EcsEmulator:
             tasks.remove(task)
             self._stop([task], service)
             current.remove(task)
-        if old and all(self._healthy(service, t) for t in current):
+        # the old tasks go only once the desired number of new ones are healthy (ECS's minimum healthy 100%):
+        # new tasks that keep crashing leave the old ones serving
+        if old and len(current) >= service.desired_count and all(self._healthy(service, t) for t in current):
             for task in old:
                 tasks.remove(task)
             self._stop(old, service)

@@ -32,9 +32,7 @@ class Execution(PipelineExecution):  # type: ignore[misc]
         self.trigger = trigger
         self.sequence = sequence
         self.source_revisions: list[dict[str, str]] = []
-        self.source_artifact = ""
         self.artifacts: dict[str, dict[str, str]] = {}  # artifact name -> {"bucket", "key"}
-        self.stage = ""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = super().to_dict()

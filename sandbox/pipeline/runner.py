@@ -125,7 +125,6 @@ class PipelineRunner:
         try:
             for index, stage in enumerate(stages):
                 with queue.stage(index, execution.sequence, then=index + 1 if index + 1 < len(stages) else None):
-                    execution.stage = stage["name"]
                     self._stage(definition, stage, execution, commit)
         except ActionFailed as exc:
             status, summary = "Failed", str(exc)
@@ -228,15 +227,15 @@ class PipelineRunner:
         if commit and commit != revision.commit:  # a push trigger releases the commit pushed, not a later one
             message = source.message(path, commit)
             revision = source.Revision(commit, message)
+        outputs = action.get("outputArtifacts") or []
         summary = json.dumps({"ProviderType": "Sandbox", "CommitMessage": revision.message})
         execution.source_revisions = [{"actionName": action["name"], "revisionId": revision.commit,
                                        "revisionSummary": summary, "revisionUrl": f"file://{path}",
-                                       "artifactName": ((action.get("outputArtifacts") or [{}])[0]).get("name", "")}]
-        execution.source_artifact = ((action.get("outputArtifacts") or [{}])[0]).get("name", "")
+                                       "artifactName": outputs[0]["name"] if outputs else ""}]
         record.external_id, record.summary = revision.commit, revision.message
         body = source.archive(path, revision.commit)
         with enforce.acting_as(role):
-            for output in action.get("outputArtifacts") or []:
+            for output in outputs:
                 self._put_artifact(definition, execution, record, output["name"], body)
 
     def _build(self, definition: dict[str, Any], action: dict[str, Any], execution: Execution,

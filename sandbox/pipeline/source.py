@@ -86,13 +86,6 @@ def archive(path: Path, commit: str) -> bytes:
         raise SourceError(f"cannot read commit {commit} of {path}: {exc.stderr.decode().strip()}") from exc
 
 
-def commit(path: Path, message: str) -> str:
-    """Commit everything in the working tree (tests and the walkthrough's scripted edits); the new commit id."""
-    _git(path, "add", "--all")
-    _git(path, "commit", "--quiet", "--allow-empty", "--message", message)
-    return _git(path, "rev-parse", "HEAD")
-
-
 def _git(path: Path, *args: str) -> str:
     try:
         done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=True, env=_env())  # noqa: S603, S607

@@ -461,41 +461,29 @@ def _service() -> dict[str, Any]:
     return service
 
 
-def _service_after_a_new_image() -> dict[str, Any]:
+def _service_after_a_new_image(by: str = "change set") -> dict[str, Any]:
+    """A service stack created, then given a new image by change set (deploy.py) or UpdateStack (the pipeline's
+    CloudFormation action)."""
     vpc = _vpc()
     _by_change_set("service", _service_template(), kind="CREATE", Image="app:1", Vpc=vpc)
-    _by_change_set("service", _service_template(), Image="app:2", Vpc=vpc)
+    if by == "change set":
+        _by_change_set("service", _service_template(), Image="app:2", Vpc=vpc)
+    else:
+        client("cloudformation").update_stack(StackName="service", TemplateBody=json.dumps(_service_template()),
+                                              Parameters=_parameters({"Image": "app:2", "Vpc": vpc}))
     return _service()
 
 
-def test_moto_lacks_service_follows_task_definition(mocked_aws: None) -> None:
+@pytest.mark.parametrize("by", ["change set", "UpdateStack"])
+def test_moto_lacks_service_follows_task_definition(mocked_aws: None, by: str) -> None:
     with moto_ext.without("service_follows_task_definition"):
-        service = _service_after_a_new_image()
+        service = _service_after_a_new_image(by)
     assert service["taskDefinition"].endswith(":1"), _drop("service_follows_task_definition")
 
 
-def test_patch_fills_service_follows_task_definition(mocked_aws: None) -> None:
-    assert _service_after_a_new_image()["taskDefinition"].endswith("task-definition/shop:2")
-
-
-def _service_after_an_update_stack() -> dict[str, Any]:
-    """What the pipeline's CloudFormation action does: UpdateStack, not a change set."""
-    vpc = _vpc()
-    _by_change_set("service", _service_template(), kind="CREATE", Image="app:1", Vpc=vpc)
-    client("cloudformation").update_stack(StackName="service", TemplateBody=json.dumps(_service_template()),
-                                          Parameters=[{"ParameterKey": "Image", "ParameterValue": "app:2"},
-                                                      {"ParameterKey": "Vpc", "ParameterValue": vpc}])
-    return _service()
-
-
-def test_moto_lacks_service_follows_task_definition_on_update_stack(mocked_aws: None) -> None:
-    with moto_ext.without("service_follows_task_definition"):
-        service = _service_after_an_update_stack()
-    assert service["taskDefinition"].endswith(":1"), _drop("service_follows_task_definition")
-
-
-def test_patch_fills_service_follows_task_definition_on_update_stack(mocked_aws: None) -> None:
-    assert _service_after_an_update_stack()["taskDefinition"].endswith("task-definition/shop:2")
+@pytest.mark.parametrize("by", ["change set", "UpdateStack"])
+def test_patch_fills_service_follows_task_definition(mocked_aws: None, by: str) -> None:
+    assert _service_after_a_new_image(by)["taskDefinition"].endswith("task-definition/shop:2")
 
 
 def _containers_after_a_new_image() -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ and the registry that keeps its blobs by digest.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,25 @@ def test_the_registry_stores_a_blob_once_under_its_content_digest(tmp_path: Path
     assert registry.put(b"other bytes") != first
     assert registry.get(first) == b"layer bytes"
     assert len([path for path in (tmp_path / "blobs").rglob("*") if path.is_file()]) == 2
+
+
+def test_an_image_unpacks_where_python_has_no_tar_filter_and_a_path_out_of_it_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)  # as in Debian 12's Python 3.11.2
+    registry = images.Registry(tmp_path / "registry")
+    (tmp_path / "context").mkdir()
+    (tmp_path / "context" / "app.py").write_text("print('hi')\n")
+    (tmp_path / "context" / "Dockerfile").write_text('FROM python\nCOPY app.py .\nCMD ["python", "app.py"]\n')
+    manifest = json.loads(registry.push(images.build(tmp_path / "context")))
+    registry.unpack(manifest, tmp_path / "rootfs")
+    assert (tmp_path / "rootfs" / "app.py").read_text() == "print('hi')\n"
+
+    escaping = io.BytesIO()
+    with tarfile.open(fileobj=escaping, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../outside.txt")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"no"))
+    manifest["layers"] = [{"mediaType": images.LAYER_TYPE, "digest": registry.put(escaping.getvalue())}]
+    with pytest.raises(tarfile.TarError, match=r"outside\.txt"):
+        registry.unpack(manifest, tmp_path / "other")
+    assert not (tmp_path / "outside.txt").exists()

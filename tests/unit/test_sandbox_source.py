@@ -9,6 +9,11 @@ from pathlib import Path
 from sandbox.pipeline import source
 
 
+def commit(path: Path, message: str) -> str:
+    source._git(path, "commit", "--quiet", "--allow-empty", "--message", message)
+    return source._git(path, "rev-parse", "HEAD")
+
+
 def test_a_new_repository_holds_the_sample_app_in_one_commit_on_the_branch(tmp_path: Path) -> None:
     path = tmp_path / "sandbox" / "shop"
     assert source.ensure_repository(path, "main") and not source.ensure_repository(path, "main")
@@ -24,8 +29,8 @@ def test_each_commit_since_the_last_seen_is_a_push_of_its_own_oldest_first(tmp_p
     source.ensure_repository(path, "main")
     seen = source.head(path, "main")
     assert seen is not None
-    first = source.commit(path, "first")
-    second = source.commit(path, "second")
+    first = commit(path, "first")
+    second = commit(path, "second")
     assert source.commits_between(path, seen.commit, second) == [first, second]
     assert source.commits_between(path, None, second) == [second]
 
@@ -33,8 +38,8 @@ def test_each_commit_since_the_last_seen_is_a_push_of_its_own_oldest_first(tmp_p
 def test_a_rewritten_history_releases_the_new_head_only(tmp_path: Path) -> None:
     path = tmp_path / "repo"
     source.ensure_repository(path, "main")
-    abandoned = source.commit(path, "to be amended")
+    abandoned = commit(path, "to be amended")
     source._git(path, "reset", "--hard", "HEAD~1")
-    rewritten = source.commit(path, "instead")
+    rewritten = commit(path, "instead")
     assert source.commits_between(path, abandoned, rewritten) == [rewritten]
     assert source.commits_between(path, "0" * 40, rewritten) == [rewritten]  # a commit git does not know
