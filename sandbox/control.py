@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("SANDBOX_STATE", ROOT / ".sandbox"))
 PORT = int(os.environ.get("SANDBOX_PORT", "4566"))
 WEB_PORT = int(os.environ.get("SANDBOX_WEB_PORT", "9000"))
+LAMBDA_RUNTIMES = ("warm", "fresh")  # sandbox.lambda_runtime.RUNTIMES, named here without importing moto
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
     if info:
         console.step(f"reusing the sandbox at {info.endpoint} (pid {info.pid})")
         return info
+    runtime = os.environ.get("SANDBOX_LAMBDA_RUNTIME", "warm")
+    if runtime not in LAMBDA_RUNTIMES:
+        raise DeployError(f"SANDBOX_LAMBDA_RUNTIME={runtime!r} is not a Lambda runtime of the sandbox: use "
+                          f"{' or '.join(LAMBDA_RUNTIMES)}, or leave it unset for warm.")
     for port in (PORT, WEB_PORT):
         if not port_free(port):
             raise DeployError(f"Port {port} is taken by another program, so the sandbox cannot start. Free it, or "

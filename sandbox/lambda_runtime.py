@@ -4,6 +4,10 @@ The function's own deployed zip is unpacked and its handler runs with the functi
 variables. Errors come back as Lambda reports them ({"errorType", "errorMessage"} with
 FunctionError set), so the state machine's Retry/Catch see the exception's class name.
 
+The sandbox runs each invocation in a process of its own, with the function's timeout enforced: in a warm
+execution environment kept between invocations as Lambda keeps them (`warm`, the default, see
+`lambda_environments`), or in a fresh interpreter every time (`fresh`; SANDBOX_LAMBDA_RUNTIME=fresh).
+
 In-process mode (tests) costs ~milliseconds per call but does not enforce the timeout and shares
 one interpreter, so invocations are serialised and every function must come from the same code.
 It never touches os.environ (other threads read it meanwhile): the function's own variables are
@@ -17,7 +21,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -29,6 +32,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
+from sandbox import lambda_environments
 from sandbox.iam import enforce
 from sandbox.lambda_context import LocalContext
 
@@ -36,8 +40,8 @@ _lock = threading.RLock()
 _code_root = Path(tempfile.gettempdir()) / "ecs-bluegreen-lambda-code"
 _active_code: str | None = None
 _installed = False
-# function name, error type, wall seconds, the handler's own seconds and its AWS API calls (subprocess mode):
-# for tests and benchmarks; the sandbox serves them at /metrics.json
+# per invocation (subprocess runtimes): function name, error type, wall seconds, cold or warm, init and handler
+# seconds, AWS API calls; for tests and benchmarks, served by the sandbox at /metrics.json
 INVOCATIONS: list[dict[str, Any]] = []
 
 
@@ -96,39 +100,73 @@ def _principal(function: LambdaFunction) -> enforce.Principal:
 
 
 def _run_in_subprocess(function: LambdaFunction, event: Any, endpoint_url: str) -> tuple[str, bool, str]:
-    """A fresh interpreter per invocation: real isolation and the function's timeout enforced."""
+    """The `fresh` runtime: a new interpreter per invocation (every invocation a cold start)."""
     import subprocess
     import time
 
     code_dir = unpack(function.code_bytes)
-    payload = json.dumps({"event": event if isinstance(event, str) else json.dumps(event),
-                          "principal": _principal(function).to_json()})
-    environment = {
-        "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(code_dir), "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_REGION": function.region,
-        "AWS_DEFAULT_REGION": function.region, "POWERTOOLS_TRACE_DISABLED": "true",
-        "LAMBDA_HANDLER": str(function.handler), "LAMBDA_FUNCTION_NAME": function.function_name,
-        "LAMBDA_FUNCTION_ARN": function.function_arn, "LAMBDA_MEMORY": str(function.memory_size),
-        "LAMBDA_TIMEOUT": str(function.timeout),
-        **{k: str(v) for k, v in (function.environment_vars or {}).items()},
-    }
+    payload = json.dumps({"event": _event_text(event), "principal": _principal(function).to_json()})
+    version = lambda_environments.Version.of(function, code_dir, endpoint_url)
+    environment = {**version.environment, "PYTHONPATH": str(code_dir)}
     started = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, "-m", "sandbox.lambda_worker"], input=payload.encode(),
                               capture_output=True, env=environment, timeout=int(function.timeout),
                               cwd=str(Path(__file__).resolve().parent.parent), check=False)
     except subprocess.TimeoutExpired:
-        INVOCATIONS.append({"function": function.function_name, "error": TIMED_OUT,
-                            "seconds": time.perf_counter() - started})
+        _record(function, {"errorType": TIMED_OUT}, started, cold=True)
         return timed_out(function), True, ""
     logs = done.stderr.decode(errors="replace")
     lines = done.stdout.decode(errors="replace").strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {"errored": True, "payload": json.dumps(
-        {"errorType": "Runtime.ExitError", "errorMessage": f"the handler process exited with {done.returncode}"})}
-    INVOCATIONS.append({"function": function.function_name, "error": result.get("errorType"),
-                        "seconds": time.perf_counter() - started, "handlerSeconds": result.get("handlerSeconds"),
-                        "calls": result.get("calls", {})})
+    result = json.loads(lines[-1]) if lines else _exited(done.returncode)
+    _record(function, result, started, cold=True)
     return str(result["payload"]), bool(result["errored"]), logs
+
+
+def _run_warm(function: LambdaFunction, event: Any, endpoint_url: str) -> tuple[str, bool, str]:
+    """The `warm` runtime: an execution environment kept between invocations (see `lambda_environments`)."""
+    import time
+
+    version = lambda_environments.Version.of(function, unpack(function.code_bytes), endpoint_url)
+    started = time.perf_counter()
+    pool = _pool()
+    environment = pool.acquire(version)
+    cold = not environment.initialised
+    reusable = False
+    try:
+        result = environment.invoke(_event_text(event), _principal(function).to_json(),
+                                    timeout=max(0.1, version.timeout - (time.perf_counter() - started)))
+        reusable = not result.get("initFailed")
+    except TimeoutError:
+        _record(function, {"errorType": TIMED_OUT}, started, cold=cold)
+        return timed_out(function), True, ""
+    except lambda_environments.EnvironmentGone:
+        result = _exited(None)
+    finally:
+        pool.release(environment, reusable)
+    _record(function, result, started, cold=cold)
+    return str(result["payload"]), bool(result["errored"]), str(result.get("logs", ""))
+
+
+def _event_text(event: Any) -> str:
+    return event if isinstance(event, str) else json.dumps(event)
+
+
+def _exited(code: int | None) -> dict[str, Any]:
+    how = f"exited with {code}" if code is not None else "ended during the invocation"
+    return {"errored": True, "errorType": "Runtime.ExitError", "payload": json.dumps(
+        {"errorType": "Runtime.ExitError", "errorMessage": f"the handler process {how}"})}
+
+
+def _record(function: LambdaFunction, result: dict[str, Any], started: float, cold: bool) -> None:
+    """One line of /metrics.json: the invocation's wall time, whether it was a cold start, its init and handler
+    time, and the AWS calls it made."""
+    import time
+
+    INVOCATIONS.append({"function": function.function_name, "error": result.get("errorType"),
+                        "seconds": time.perf_counter() - started, "cold": cold,
+                        "initSeconds": result.get("initSeconds"), "handlerSeconds": result.get("handlerSeconds"),
+                        "calls": result.get("calls", {})})
 
 
 TIMED_OUT = "Sandbox.Timedout"
@@ -139,19 +177,45 @@ def timed_out(function: LambdaFunction) -> str:
     return json.dumps({"errorType": TIMED_OUT, "errorMessage": f"Task timed out after {function.timeout} seconds"})
 
 
-def install_subprocess(endpoint_url: str) -> None:
+_runtime_pool: lambda_environments.Pool | None = None
+
+
+def _pool() -> lambda_environments.Pool:
+    global _runtime_pool
+    with _lock:
+        if _runtime_pool is None:
+            _runtime_pool = lambda_environments.Pool()
+        return _runtime_pool
+
+
+RUNTIMES = {"warm": _run_warm, "fresh": _run_in_subprocess}
+
+
+def install_subprocess(endpoint_url: str, runtime: str = "warm") -> None:
+    """Invocations run in processes of their own: `warm` environments kept between invocations, as Lambda
+    does, or a `fresh` interpreter for each one."""
     global _installed
+    run = RUNTIMES[runtime]
     with _lock:
         if _installed:
             return
 
         def invoke(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-            return _run_in_subprocess(self, event, endpoint_url)
+            return run(self, event, endpoint_url)
 
         LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
         enforce.install()
         enforce.install_state_machines()
         _installed = True
+
+
+def shutdown() -> None:
+    """Kill every execution environment (the sandbox is stopping)."""
+    global _runtime_pool
+    with _lock:
+        pool, _runtime_pool = _runtime_pool, None
+    if pool is not None:
+        pool.shutdown()
 
 
 def install_in_process() -> None:

@@ -1,21 +1,39 @@
-"""Runs one Lambda invocation in a fresh interpreter (see `lambda_runtime._run_in_subprocess`).
+"""The process side of the sandbox's Lambda runtime (`sandbox.lambda_runtime` is the server side).
 
-Reads {"event", "principal"} on stdin (the principal: the function's role and its policies, which every
-AWS call the handler makes is authorized against, see `sandbox.iam.enforce`); prints one JSON line
-{"payload": ..., "errored": ...} last on stdout.
-The handler's own output (its logs) goes to stderr, as Lambda's would go to CloudWatch Logs.
+Two ways to run, one invocation loop:
+
+- `python -m sandbox.lambda_worker`: one invocation in a fresh interpreter (the `fresh` runtime). Reads
+  {"event", "principal"} on stdin and prints one JSON result line last on stdout; the handler's logs go to
+  stderr, as Lambda's go to CloudWatch Logs.
+- `python -m sandbox.lambda_worker --zygote FD`: the `warm` runtime's template process. It imports what every
+  handler imports (boto3, Powertools) once, then forks one execution environment per request received on the
+  control socket FD. An environment imports its handler (the init phase), then serves invocations on its own
+  socket, keeping module state between them as Lambda does, until the socket closes or it is killed.
+
+The principal (the function's role and its policies; every AWS call the handler makes is authorized against
+it, see `sandbox.iam.enforce`) comes with each invocation: a policy changed meanwhile applies at once, as IAM's
+does.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import signal
+import socket
 import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
+
+# what every handler imports before its own code: loaded once by the zygote and shared by its forks
+PRELOAD = ("boto3", "botocore.session", "aws_lambda_powertools", "aws_lambda_powertools.logging",
+           "aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.typing",
+           "sandbox.iam.enforce", "sandbox.lambda_context")
 
 
 def count_api_calls() -> Counter[str]:
@@ -33,33 +51,151 @@ def count_api_calls() -> Counter[str]:
     return calls
 
 
-def main() -> None:
-    from sandbox.iam import enforce
+def failure(exc: BaseException) -> dict[str, Any]:
+    """An error the way Lambda reports it: the state machine's Retry and Catch match the class name."""
+    traceback.print_exception(exc)
+    name = type(exc).__name__
+    return {"payload": json.dumps({"errorType": name, "errorMessage": str(exc)}), "errored": True, "errorType": name}
+
+
+def invoke(handler: Callable[[Any, Any], Any], event_text: str, context: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        result = {"payload": json.dumps(handler(json.loads(event_text or "{}"), context)), "errored": False}
+    except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports it
+        result = failure(exc)
+    result["handlerSeconds"] = time.perf_counter() - started
+    return result
+
+
+def context_from(environ: dict[str, str]) -> Any:
     from sandbox.lambda_context import LocalContext
+
+    return LocalContext(environ["LAMBDA_FUNCTION_NAME"], environ["LAMBDA_FUNCTION_ARN"],
+                        int(environ["LAMBDA_MEMORY"]), int(environ["LAMBDA_TIMEOUT"]))
+
+
+def load_handler() -> Callable[[Any, Any], Any]:
+    module_name, handler_name = os.environ["LAMBDA_HANDLER"].rsplit(".", 1)
+    return getattr(import_module(module_name), handler_name)  # type: ignore[no-any-return]
+
+
+def run_once() -> None:
+    """The fresh runtime: one invocation, then the process ends."""
+    from sandbox.iam import enforce
 
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # logs go where Lambda's logs go; stdout carries only the result
-    module_name, handler_name = os.environ["LAMBDA_HANDLER"].rsplit(".", 1)
-    context = LocalContext(os.environ["LAMBDA_FUNCTION_NAME"], os.environ["LAMBDA_FUNCTION_ARN"],
-                           int(os.environ["LAMBDA_MEMORY"]), int(os.environ["LAMBDA_TIMEOUT"]))
     request = json.loads(sys.stdin.read())
     # every call this process makes, the handler's import and its threads included, acts as the function's role
     enforce.install(process_principal=enforce.Principal.from_json(request["principal"]))
     calls = count_api_calls()
     started = time.perf_counter()
     try:
-        event = json.loads(request["event"] or "{}")
-        handler = getattr(import_module(module_name), handler_name)
-        started = time.perf_counter()  # what Lambda bills for a warm invocation: the handler, not the import
-        result = {"payload": json.dumps(handler(event, context)), "errored": False}
-    except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports it
-        traceback.print_exc()
-        result = {"payload": json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}),
-                  "errored": True, "errorType": type(exc).__name__}
-    result["handlerSeconds"] = time.perf_counter() - started
+        handler = load_handler()
+    except Exception as exc:  # noqa: BLE001 - an import error is the invocation's error
+        result = failure(exc)
+        result["handlerSeconds"] = 0.0
+    else:
+        result = invoke(handler, request["event"], context_from(dict(os.environ)))
+    result["initSeconds"] = time.perf_counter() - started - result["handlerSeconds"]
     result["calls"] = dict(calls)
     real_stdout.write(json.dumps(result) + "\n")
     real_stdout.flush()
+
+
+class InvocationLog(io.TextIOBase):
+    """sys.stdout and sys.stderr of an environment: what the handler prints, kept for its invocation's result."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def take(self) -> str:
+        text, self.parts = "".join(self.parts), []
+        return text
+
+
+def serve_environment(channel: socket.socket) -> None:
+    """One execution environment: its spec, then one invocation per line, until the channel closes."""
+    stream = channel.makefile("rwb")
+    spec = json.loads(stream.readline())
+    os.environ.clear()
+    os.environ.update(spec["environment"])
+    sys.path.insert(0, spec["codeDir"])
+    log = InvocationLog()
+    sys.stdout = sys.stderr = log
+
+    from sandbox.iam import enforce
+
+    enforce.install()
+    calls = count_api_calls()
+    context = context_from(spec["environment"])
+    handler: Callable[[Any, Any], Any] | None = None
+    for line in stream:
+        request = json.loads(line)
+        enforce.install(process_principal=enforce.Principal.from_json(request["principal"]))
+        calls.clear()
+        print(f"START RequestId: {request['requestId']}")
+        init_seconds = None
+        if handler is None:
+            started = time.perf_counter()
+            try:
+                handler = load_handler()
+            except Exception as exc:  # noqa: BLE001 - Lambda runs the init again in a new environment
+                result = failure(exc) | {"handlerSeconds": 0.0, "initFailed": True}
+            init_seconds = time.perf_counter() - started
+        if handler is not None:
+            context.aws_request_id = request["requestId"]
+            result = invoke(handler, request["event"], context)
+        print(f"END RequestId: {request['requestId']}")
+        print(f"REPORT RequestId: {request['requestId']}\tDuration: {result['handlerSeconds'] * 1000:.2f} ms"
+              + (f"\tInit Duration: {init_seconds * 1000:.2f} ms" if init_seconds is not None else ""))
+        result |= {"initSeconds": init_seconds, "calls": dict(calls), "logs": log.take(), "pid": os.getpid()}
+        stream.write(json.dumps(result).encode() + b"\n")
+        stream.flush()
+        if result.get("initFailed"):
+            return
+
+
+def zygote(control: socket.socket) -> None:
+    """Fork an environment for each socket received; answer each with the environment's process id."""
+    for module in PRELOAD:
+        import_module(module)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # environments are reaped by the kernel, not waited for
+    while True:
+        try:
+            _, fds, _, _ = socket.recv_fds(control, 1, 1)
+        except OSError:
+            return
+        if not fds:
+            return  # the sandbox is gone
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            os.setsid()  # its own process group: a timeout kills whatever the handler started too
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            code = 0
+            try:
+                serve_environment(socket.socket(fileno=fds[0]))
+            except BaseException:  # noqa: BLE001 - an environment that breaks ends; the sandbox sees its socket close
+                code = 1
+            os._exit(code)
+        os.close(fds[0])
+        control.sendall(pid.to_bytes(8, "big"))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--zygote"]:
+        zygote(socket.socket(fileno=int(sys.argv[2])))
+    else:
+        run_once()
 
 
 if __name__ == "__main__":

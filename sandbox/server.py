@@ -62,7 +62,7 @@ def main() -> None:
     moto_ext.install()
     moto_ext.use_loopback_load_balancers()
     inbox.install()
-    lambda_runtime.install_subprocess(endpoint)
+    lambda_runtime.install_subprocess(endpoint, os.environ.get("SANDBOX_LAMBDA_RUNTIME", "warm"))
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     moto.start()
@@ -90,6 +90,7 @@ def main() -> None:
     LOG.info("sandbox ready at %s", endpoint)
     stop.wait()
     LOG.info("stopping")
+    lambda_runtime.shutdown()
     ecs.shutdown()
     proxies.shutdown()
     web.shutdown()
