@@ -235,8 +235,8 @@ def decide(system_: System, approve: bool, reason: str, execution_arn: str | Non
         raise DeployError("Say why you reject the release: --reason TEXT.")
     decision = Decision(approved=approve, by=f"{getpass.getuser()} (deploy.py)", reason=reason,
                         at=int(time.time()), source_ip="command line")
-    store = system_.store()
-    return deliver_decision(store, Workflow(system_.sfn()), store.get(keys[0]), decision)
+    delivery, _ = deliver_decision(system_.store(), Workflow(system_.sfn()), keys[0], decision)
+    return delivery
 
 
 def waited_seconds(events: list[dict[str, Any]]) -> float:

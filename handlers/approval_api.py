@@ -71,34 +71,33 @@ def decide(approval_id: str) -> Response[str]:
         return _html(404, pages.unknown())
     key = approval_key(approval_id)
     store = _store()
-    record = store.get(key)
     now = int(time.time())
-    state = compute_link_state(record, now)
-    if state is not LinkState.PENDING or record is None:
-        return _closed_page(state, record)
     form = parse_qs((app.current_event.decoded_body or "")[:FORM_LIMIT], keep_blank_values=True)
     try:
         decision = parse_decision(form, now, app.current_event.request_context.http.source_ip)
-    except InvalidDecision as exc:
+    except InvalidDecision as exc:  # the form again, if the link still waits for a decision
+        record = store.get(key)
+        if compute_link_state(record, now) is not LinkState.PENDING or record is None:
+            return _closed_page(compute_link_state(record, now), record)
         return _html(400, pages.confirmation(record.summary, str(exc), _first(form, "name"), _first(form, "reason")))
     try:
-        delivery = deliver_decision(store, Workflow(), record, decision)
-    except DecisionNotDelivered as exc:  # the claim was released: the link works again
+        delivery, record = deliver_decision(store, Workflow(), key, decision)
+    except DecisionNotDelivered as exc:  # the claim was released: the link works again until it expires
+        record = store.get(key)
         logger.error("Approval decision not delivered", extra={"error": str(exc), "code": exc.code,
-                                                                "execution": record.execution_arn,
+                                                                "execution": record and record.execution_arn,
                                                                 "approvalKeyPrefix": key[:12]})
-        return _html(502, pages.not_delivered(exc.code, record.expires_at))
+        return _html(502, pages.not_delivered(exc.code, record.expires_at if record else now))
     logger.info("Approval decision", extra={"delivery": delivery.value, "approved": decision.approved,
-                                            "by": decision.by, "execution": record.execution_arn,
+                                            "by": decision.by, "execution": record and record.execution_arn,
                                             "approvalKeyPrefix": key[:12]})
-    if delivery is Delivery.DELIVERED:
+    if delivery is Delivery.DELIVERED and record is not None:
         return _html(200, pages.decided(decision, record.summary))
     if delivery is Delivery.NO_LONGER_PENDING:
         return _html(410, pages.no_longer_pending())
     if delivery is Delivery.TRY_AGAIN:
         return _html(503, pages.try_again())
-    current = store.get(key)
-    return _closed_page(compute_link_state(current, now), current)
+    return _closed_page(compute_link_state(record, now), record)
 
 
 @app.exception_handler(AwsTransientError)  # type: ignore[untyped-decorator]

@@ -32,28 +32,28 @@ class Delivery(StrEnum):
     TRY_AGAIN = "try-again"
 
 
-def deliver_decision(store: ApprovalStore, workflow: Workflow, record: ApprovalRecord | None,
-                     decision: Decision) -> Delivery:
-    """`record` is the approval as the caller just read it (None: unknown link)."""
-    state = compute_link_state(record, decision.at)
-    if state is not LinkState.PENDING or record is None:
-        return _closed(state)
-    key = record.key
-    if not store.claim(key, decision):  # another decision, or the deadline, won the race
-        return _closed(compute_link_state(store.get(key), decision.at))
+def deliver_decision(store: ApprovalStore, workflow: Workflow, key: str,
+                     decision: Decision) -> tuple[Delivery, ApprovalRecord | None]:
+    """Claim the approval `key` for `decision`, then send it; the record as the claim found or left it (None:
+    unknown link). The claim reads the record in the same write: there is no window between reading and
+    claiming, and no read before it."""
+    claim = store.claim(key, decision)
+    record = claim.record
+    if not claim.won or record is None:  # another decision, the deadline, or no such link
+        return _closed(compute_link_state(record, decision.at)), record
     try:
         _send(workflow, record, decision)
-        return Delivery.DELIVERED
+        return Delivery.DELIVERED, record
     except Exception as exc:  # noqa: BLE001 - every failure to deliver releases the claim; it is raised again below
         failure = exc
     if _has_stopped_waiting(failure, workflow, record):
         store.end(key, decision)
-        return Delivery.NO_LONGER_PENDING
+        return Delivery.NO_LONGER_PENDING, record
     # Not delivered, as far as AWS answered: the link works again. Should a lost answer hide a delivery, Step
     # Functions refuses the repeat (the task is closed), and the link then says the release no longer waits.
     store.release(key, decision)
     if isinstance(failure, AwsTransientError):
-        return Delivery.TRY_AGAIN
+        return Delivery.TRY_AGAIN, record
     if isinstance(failure, DecisionNotDelivered):
         raise DecisionNotDelivered(f"{failure} The decision was not delivered; nothing was changed and the "
                                    "approval is open again: decide again once the cause is fixed.",

@@ -14,8 +14,9 @@ def discover(config: ReleaseConfig, load_balancing: LoadBalancing, containers: C
              allow_split: bool = False) -> Topology:
     """Read-only. Any AWS error is raised with its cause; nothing is ever assumed from an error."""
     load_balancer = load_balancing.load_balancer(config["loadBalancer"])
-    production = load_balancing.listener(load_balancer.arn, config["productionPort"], "production")
-    test = load_balancing.listener(load_balancer.arn, config["testPort"], "test")
+    listeners = load_balancing.listeners(load_balancer.arn, {"production": config["productionPort"],
+                                                             "test": config["testPort"]})
+    production, test = listeners["production"], listeners["test"]
     green = single_target(test)
     pair = {live_side(production, green) if allow_split else single_target(production), green}
     groups = load_balancing.target_groups(pair)

@@ -22,8 +22,7 @@ class SwapResult(TypedDict):
 
 def reconcile_swap(topology: Topology, load_balancing: LoadBalancing, containers: Containers) -> SwapResult:
     """Bring the listeners and tags to 'green is production'; re-reads everything right before acting."""
-    production_now = load_balancing.listener_by_arn(topology["production"]["arn"])
-    test_now = load_balancing.listener_by_arn(topology["test"]["arn"])
+    production_now, test_now = load_balancing.listeners_by_arn(topology["production"]["arn"], topology["test"]["arn"])
     green = topology["green"]
     green_now = containers.service(green["service"]["clusterArn"], green["service"]["serviceArn"])
     plan = plan_swap(topology, production_now, test_now, green_now.task_definition)
@@ -39,11 +38,9 @@ def reconcile_swap(topology: Topology, load_balancing: LoadBalancing, containers
         logger.info("Listener moved", extra={"port": change.port, "targetGroupArn": change.target_group_arn})
     for arn, value in plan.production_tags.items():
         load_balancing.tag(arn, PRODUCTION_TAG, value)
-    verify_swap(plan,
-                load_balancing.listener_by_arn(topology["production"]["arn"]),
-                load_balancing.listener_by_arn(topology["test"]["arn"]),
-                load_balancing.tags(plan.production_tags),
-                topology)
+    production_after, test_after = load_balancing.listeners_by_arn(topology["production"]["arn"],
+                                                                   topology["test"]["arn"])
+    verify_swap(plan, production_after, test_after, load_balancing.tags(plan.production_tags), topology)
     return {"decision": plan.decision.value, "topology": compute_swapped(topology)}
 
 
@@ -89,8 +86,7 @@ def reconcile_shift(topology: Topology, traffic: TrafficConfig, current: int,
 def reconcile_rollback(topology: Topology, load_balancing: LoadBalancing) -> dict[str, Any]:
     """Production back on blue alone, test on green, tags to match; safe to run again."""
     blue, green = topology["blue"]["targetGroupArn"], topology["green"]["targetGroupArn"]
-    production = load_balancing.listener_by_arn(topology["production"]["arn"])
-    test = load_balancing.listener_by_arn(topology["test"]["arn"])
+    production, test = load_balancing.listeners_by_arn(topology["production"]["arn"], topology["test"]["arn"])
     green_share(production, topology)  # TopologyChanged if production points outside the pair: leave it
     for listener, target in ((production, blue), (test, green)):
         load_balancing.set_default_actions(listener.arn, compute_forward_actions(listener.default_actions, target))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -16,7 +16,7 @@ from release import aws
 from release import exceptions as e
 from release.approval import ApprovalRecord, ApprovalStatus, Decision
 from release.gateways.alarms import Alarms
-from release.gateways.approvals import ApprovalStore
+from release.gateways.approvals import ApprovalStore, Claim
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
 from release.gateways.locks import LockStore
@@ -26,7 +26,6 @@ from release.gateways.workflow import Workflow
 
 SERVICE = "arn:aws:ecs:us-east-1:123456789012:service/shop/blue"
 LISTENER = {"ListenerArn": "arn:listener/80", "Port": 80, "Protocol": "HTTP", "DefaultActions": []}
-GROUP = {"TargetGroupArn": "arn:tg/blue", "TargetGroupName": "blue"}
 JOB = "00000000-0000-0000-0000-000000000000"
 DECISION = Decision(approved=True, by="ops", reason="", at=1_000, source_ip="192.0.2.1")
 
@@ -131,11 +130,8 @@ FAILING = [
             before=(("describe_listeners", {"Listeners": [LISTENER]}),)),
     Failing("elbv2:DescribeListeners", "elbv2", "describe_listeners",
             lambda c: LoadBalancing(c).listener_by_arn("arn:listener/80")),
-    Failing("elbv2:DescribeTargetGroups", "elbv2", "describe_target_groups",
-            lambda c: LoadBalancing(c).target_groups(["arn:tg/blue"])),
     Failing("elbv2:DescribeTags", "elbv2", "describe_tags",
-            lambda c: LoadBalancing(c).target_groups(["arn:tg/blue"]),
-            before=(("describe_target_groups", {"TargetGroups": [GROUP]}),)),
+            lambda c: LoadBalancing(c).target_groups(["arn:tg/blue"])),
     Failing("elbv2:DescribeTargetHealth", "elbv2", "describe_target_health",
             lambda c: LoadBalancing(c).target_health("arn:tg/blue")),
     Failing("elbv2:ModifyListener", "elbv2", "modify_listener",
@@ -215,7 +211,7 @@ def test_pending_keys_are_the_unexpired_undecided_approvals_of_one_execution_or_
     for key, execution, expires_at in [("mine", "arn:a", now + 60), ("decided", "arn:a", now + 60),
                                        ("expired", "arn:a", now), ("theirs", "arn:b", now + 1)]:
         store.create(ApprovalRecord(key, "token", execution, "{}", ApprovalStatus.PENDING, now - 60, expires_at))
-    assert store.claim("decided", DECISION)
+    assert store.claim("decided", DECISION).won
 
     assert store.pending_keys(now, "arn:a") == ["mine"]
     assert sorted(store.pending_keys(now)) == ["mine", "theirs"]
@@ -238,3 +234,62 @@ def test_pending_keys_reads_every_page_consistently() -> None:
 def _approval(key: str) -> dict[str, Any]:
     return {"approvalKey": {"S": key}, "status": {"S": "PENDING"}, "expiresAt": {"N": "60"},
             "executionArn": {"S": "arn:execution"}}
+
+
+def test_both_listeners_are_read_in_one_call_in_the_order_asked() -> None:
+    client, stubber = stubbed("elbv2")
+    stubber.add_response("describe_listeners", {"Listeners": [
+        {"ListenerArn": "arn:l/8080", "Port": 8080, "Protocol": "HTTP", "DefaultActions": []},
+        {"ListenerArn": "arn:l/80", "Port": 80, "Protocol": "HTTP", "DefaultActions": []}]},
+        {"ListenerArns": ["arn:l/80", "arn:l/8080"]})
+    production, test = LoadBalancing(client).listeners_by_arn("arn:l/80", "arn:l/8080")
+    assert (production.port, test.port) == (80, 8080)
+    stubber.assert_no_pending_responses()
+
+
+def test_a_listener_missing_from_the_answer_is_named_not_guessed() -> None:
+    client, stubber = stubbed("elbv2")
+    stubber.add_response("describe_listeners", {"Listeners": [
+        {"ListenerArn": "arn:l/80", "Port": 80, "Protocol": "HTTP", "DefaultActions": []}]})
+    with pytest.raises(e.ListenerNotFound, match="arn:l/80 or arn:l/8080 no longer exists"):
+        LoadBalancing(client).listeners_by_arn("arn:l/80", "arn:l/8080")
+
+
+def test_target_groups_are_named_from_their_arns_and_read_with_their_tags_in_one_call() -> None:
+    client, stubber = stubbed("elbv2")
+    blue = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-code1/0123456789abcdef"
+    stubber.add_response("describe_tags", {"TagDescriptions": [
+        {"ResourceArn": blue, "Tags": [{"Key": "production", "Value": "true"}]}]}, {"ResourceArns": [blue]})
+    groups = LoadBalancing(client).target_groups([blue])
+    assert groups[blue].name == "shop-code1" and groups[blue].tags == {"production": "true"}
+    stubber.assert_no_pending_responses()
+
+
+def test_the_listeners_of_both_roles_come_from_one_read_of_the_load_balancer() -> None:
+    client, stubber = stubbed("elbv2")
+    stubber.add_response("describe_listeners", {"Listeners": [
+        {"ListenerArn": "arn:l/80", "Port": 80, "Protocol": "HTTP", "DefaultActions": []},
+        {"ListenerArn": "arn:l/8080", "Port": 8080, "Protocol": "HTTP", "DefaultActions": []}]})
+    stubber.add_response("describe_rules", {"Rules": []}, {"ListenerArn": "arn:l/80"})
+    stubber.add_response("describe_rules", {"Rules": []}, {"ListenerArn": "arn:l/8080"})
+    found = LoadBalancing(client).listeners("arn:lb", {"production": 80, "test": 8080})
+    assert (found["production"].arn, found["test"].arn) == ("arn:l/80", "arn:l/8080")
+    stubber.assert_no_pending_responses()
+
+
+def test_a_claim_answers_with_the_record_it_left_or_the_one_that_refused_it(mocked: None) -> None:
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="approvals", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "approvalKey", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "approvalKey", "KeyType": "HASH"}])
+    store, now = ApprovalStore("approvals"), DECISION.at
+    store.create(ApprovalRecord("open", "token", "arn:a", "{}", ApprovalStatus.PENDING, now - 60, now + 60))
+    won = store.claim("open", DECISION)
+    assert won.won and won.record is not None and won.record.task_token == "token"
+    assert won.record.status is ApprovalStatus.DECIDED and won.record.decision == DECISION
+    again = store.claim("open", replace(DECISION, by="someone else"))
+    assert not again.won and again.record is not None and again.record.decision == DECISION  # the first stands
+    unknown = store.claim("never-created", DECISION)
+    assert unknown == Claim(False, None)
+    assert "Item" not in dynamodb.get_item(TableName="approvals", Key={"approvalKey": {"S": "never-created"}})

@@ -6,10 +6,21 @@ that reading the table is not enough to build a working link.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from .. import aws
 from ..approval import ApprovalRecord, ApprovalStatus, Decision
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming an approval for a decision, and the record as the claim found or left it."""
+
+    won: bool
+    record: ApprovalRecord | None  # None: no approval has this key
 
 
 class ApprovalStore:
@@ -33,22 +44,18 @@ class ApprovalStore:
     def get(self, key: str) -> ApprovalRecord | None:
         item = aws.call("dynamodb:GetItem", self._client.get_item, TableName=self._table,
                         Key={"approvalKey": {"S": key}}, ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        decision = None
-        if "decision" in item:
-            decision = Decision(approved=item["decision"]["S"] == "approve", by=item["decidedBy"]["S"],
-                                reason=item.get("reason", {}).get("S", ""),
-                                at=int(item["decidedAt"]["N"]), source_ip=item.get("sourceIp", {}).get("S", ""))
-        return ApprovalRecord(
-            key=key, task_token=item["taskToken"]["S"], execution_arn=item["executionArn"]["S"],
-            summary_json=item["summary"]["S"], status=ApprovalStatus(item["status"]["S"]),
-            created_at=int(item["createdAt"]["N"]), expires_at=int(item["expiresAt"]["N"]), decision=decision)
+        return _record(key, item) if item else None
 
-    def claim(self, key: str, decision: Decision) -> bool:
-        """Record the decision if the approval is still pending and unexpired; False if another won."""
-        return aws.conditional_write(
+    def claim(self, key: str, decision: Decision) -> Claim:
+        """Record the decision if the approval is still pending and unexpired, in one conditional write that
+        also answers with the record: as the claim left it, or as it stood when another decision, the
+        deadline or an unknown key (no record; none is created) refused the claim."""
+        def refused(exc: ClientError) -> dict[str, Any]:
+            return {"refused": exc.response.get("Item")}
+
+        answer = aws.call(
             "dynamodb:UpdateItem", self._client.update_item,
+            on={"ConditionalCheckFailedException": refused},
             TableName=self._table, Key={"approvalKey": {"S": key}},
             UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at, "
                              "reason = :reason, sourceIp = :ip",
@@ -59,7 +66,11 @@ class ApprovalStore:
                 ":d": {"S": "approve" if decision.approved else "reject"}, ":by": {"S": decision.by},
                 ":at": {"N": str(decision.at)}, ":reason": {"S": decision.reason},
                 ":ip": {"S": decision.source_ip},
-            })
+            },
+            ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        if "refused" in answer:
+            return Claim(False, _record(key, answer["refused"]) if answer["refused"] else None)
+        return Claim(True, _record(key, answer["Attributes"]))
 
     def release(self, key: str, decision: Decision) -> None:
         """Undo our own claim (the decision could not be delivered), so the approver can try again."""
@@ -98,3 +109,15 @@ class ApprovalStore:
 def _is_pending(item: dict[str, Any], now: int, execution_arn: str | None) -> bool:
     return (item["status"]["S"] == ApprovalStatus.PENDING.value and int(item["expiresAt"]["N"]) > now
             and execution_arn in (None, item["executionArn"]["S"]))
+
+
+def _record(key: str, item: dict[str, Any]) -> ApprovalRecord:
+    decision = None
+    if "decision" in item:
+        decision = Decision(approved=item["decision"]["S"] == "approve", by=item["decidedBy"]["S"],
+                            reason=item.get("reason", {}).get("S", ""),
+                            at=int(item["decidedAt"]["N"]), source_ip=item.get("sourceIp", {}).get("S", ""))
+    return ApprovalRecord(
+        key=key, task_token=item["taskToken"]["S"], execution_arn=item["executionArn"]["S"],
+        summary_json=item["summary"]["S"], status=ApprovalStatus(item["status"]["S"]),
+        created_at=int(item["createdAt"]["N"]), expires_at=int(item["expiresAt"]["N"]), decision=decision)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import aws, observed
@@ -23,38 +23,52 @@ class LoadBalancing:
         lb = found[0]
         return observed.LoadBalancer(lb["LoadBalancerArn"], lb["LoadBalancerName"], lb["DNSName"])
 
-    def listener(self, load_balancer_arn: str, port: int, role: str) -> observed.Listener:
-        """The listener on `port`, with the target groups its non-default rules forward to."""
+    def listeners(self, load_balancer_arn: str, ports: Mapping[str, int]) -> dict[str, observed.Listener]:
+        """The listener on each role's port ({"production": 80, "test": 8080}), with the target groups its
+        non-default rules forward to; one read of the load balancer's listeners for all of them."""
         pages = aws.pages("elbv2:DescribeListeners", self._client.get_paginator("describe_listeners"),
                           LoadBalancerArn=load_balancer_arn)
         listeners = [item for page in pages for item in page["Listeners"]]
-        match = [item for item in listeners if item["Port"] == port]
-        if not match:
-            ports = ", ".join(str(item["Port"]) for item in listeners) or "none"
-            raise ListenerNotFound(f"The load balancer has no {role} listener on port {port} (listeners: {ports}). "
-                                   f"Check '{role}Port' in the request.")
-        item = match[0]
-        rules = aws.call("elbv2:DescribeRules", self._client.describe_rules, ListenerArn=item["ListenerArn"])["Rules"]
-        rule_targets = frozenset(
-            arn for rule in rules if not rule.get("IsDefault") for arn in _forward_targets(rule["Actions"]))
-        return observed.Listener(item["ListenerArn"], item["Port"], item["Protocol"],
-                                 tuple(item["DefaultActions"]), rule_targets)
+        found = {}
+        for role, port in ports.items():
+            match = [item for item in listeners if item["Port"] == port]
+            if not match:
+                ports_seen = ", ".join(str(item["Port"]) for item in listeners) or "none"
+                raise ListenerNotFound(f"The load balancer has no {role} listener on port {port} (listeners: "
+                                       f"{ports_seen}). Check '{role}Port' in the request.")
+            item = match[0]
+            rules = aws.call("elbv2:DescribeRules", self._client.describe_rules,
+                             ListenerArn=item["ListenerArn"])["Rules"]
+            rule_targets = frozenset(
+                arn for rule in rules if not rule.get("IsDefault") for arn in _forward_targets(rule["Actions"]))
+            found[role] = observed.Listener(item["ListenerArn"], item["Port"], item["Protocol"],
+                                            tuple(item["DefaultActions"]), rule_targets)
+        return found
+
+    def listener(self, load_balancer_arn: str, port: int, role: str) -> observed.Listener:
+        return self.listeners(load_balancer_arn, {role: port})[role]
 
     def listener_by_arn(self, listener_arn: str) -> observed.Listener:
         """Re-read one listener's default actions (rules are checked at discovery)."""
-        gone = ListenerNotFound(f"Listener {listener_arn} no longer exists.")
-        item = aws.call("elbv2:DescribeListeners", self._client.describe_listeners, on={"ListenerNotFound": gone},
-                        ListenerArns=[listener_arn])["Listeners"][0]
-        return observed.Listener(item["ListenerArn"], item["Port"], item["Protocol"], tuple(item["DefaultActions"]))
+        return self.listeners_by_arn(listener_arn)[0]
+
+    def listeners_by_arn(self, *listener_arns: str) -> tuple[observed.Listener, ...]:
+        """Re-read listeners' default actions in one call, in the order asked."""
+        gone = ListenerNotFound(f"Listener {' or '.join(listener_arns)} no longer exists.")
+        items = {item["ListenerArn"]: item for item in aws.call(
+            "elbv2:DescribeListeners", self._client.describe_listeners, on={"ListenerNotFound": gone},
+            ListenerArns=list(listener_arns))["Listeners"]}
+        if set(items) != set(listener_arns):
+            raise gone
+        return tuple(observed.Listener(item["ListenerArn"], item["Port"], item["Protocol"],
+                                       tuple(item["DefaultActions"])) for item in map(items.__getitem__, listener_arns))
 
     def target_groups(self, arns: Iterable[str]) -> dict[str, observed.TargetGroup]:
-        arns = list(arns)
-        groups = aws.call("elbv2:DescribeTargetGroups", self._client.describe_target_groups,
-                          TargetGroupArns=arns)["TargetGroups"]
+        """The pair's target groups with their tags. A target group's name is part of its ARN
+        (...:targetgroup/<name>/<id>), and DescribeTags fails for one that does not exist: one call, not two."""
         tags = self.tags(arns)
-        return {g["TargetGroupArn"]: observed.TargetGroup(g["TargetGroupArn"], g["TargetGroupName"],
-                                                          tags.get(g["TargetGroupArn"], {}))
-                for g in groups}
+        return {arn: observed.TargetGroup(arn, arn.split(":")[-1].split("/")[1], group_tags)
+                for arn, group_tags in tags.items()}
 
     def tags(self, arns: Iterable[str]) -> dict[str, dict[str, str]]:
         described = aws.call("elbv2:DescribeTags", self._client.describe_tags,
