@@ -1,9 +1,11 @@
 """Benchmarks of the release system in the embedded sandbox. Prints Markdown tables.
 
-    python bench/run.py [--only speed,latency,cost,scale,startup,suite] [--repeats 3] [--scale 1,5,20]
+    python bench/run.py [--only runtimes,speed,latency,cost,scale,startup,suite] [--repeats 3] [--scale 1,5,20]
                         [--write bench/RESULTS.md]
 
-It replaces whatever runs in the sandbox (`deploy.py down` first) and stops it at the end.
+It replaces whatever runs in the sandbox (`deploy.py down` first) and stops it at the end. With --write, the
+sections measured replace those of the same title in the file; the others are kept.
+- runtimes: the sandbox's two Lambda runtimes (fresh interpreter, warm environments) side by side
 - speed: bootstrap time; release and rollback times; the engine's own time inside a release
 - latency: approval -> production listener, alarm -> back on blue, green healthy -> approval request
 - cost: state transitions, Lambda invocations and duration, AWS API calls; per extra minute of waiting
@@ -30,13 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "handlers")]
 
-from bench import common, cost, latency, scale  # noqa: E402
+from bench import common, cost, latency, runtimes, scale  # noqa: E402
 from deployer import package  # noqa: E402
 
 HANDLERS = ["discover", "lock", "check_health", "request_approval", "approval_api", "swap_traffic", "shift_traffic",
             "watch", "roll_back", "notify"]
-SECTIONS = ("speed", "latency", "cost", "scale", "startup", "suite")
-FRESH = {"speed", "scale", "suite"}  # start from an empty sandbox (the suite's sandbox tests need its ports)
+SECTIONS = ("runtimes", "speed", "latency", "cost", "scale", "startup", "suite")
+# start from an empty sandbox (the suite's sandbox tests need its ports)
+FRESH = {"runtimes", "speed", "scale", "suite"}
 
 
 def speed(repeats: int) -> list[str]:
@@ -64,31 +67,69 @@ def speed(repeats: int) -> list[str]:
     return ["### Speed", "", *common.table(("what", "figure"), rows)]
 
 
-def import_seconds(module: str, runs: int = 5) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "handlers"), "POWERTOOLS_TRACE_DISABLED": "true",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+def import_seconds(python: str, code: str, runs: int = 7) -> float:
+    """Median seconds `code` adds to a bare interpreter's start, on `python`, as a cold start imports it."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT / "handlers"),
+           "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
 
-    def timed(code: str, environment: dict[str, str] | None) -> float:
+    def timed(statement: str) -> float:
+        subprocess.run([python, "-c", statement], env=env, check=True)  # bytecode compiled, files in the page cache
         times = []
         for _ in range(runs):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], env=environment, check=True)
+            subprocess.run([python, "-c", statement], env=env, check=True)
             times.append(time.perf_counter() - started)
         return statistics.median(times)
 
-    return timed(f"import {module}", env) - timed("pass", None)
+    return timed(code) - timed("pass")
+
+
+def lambda_python() -> tuple[str, str] | None:
+    """A Python of the Lambda runtime's version (cfn/engine.yaml) with the handlers' dependencies and boto3, in
+    .build/bench-<runtime>; None when this machine has no such Python."""
+    runtime = re.search(r"Runtime: (python3\.\d+)", (ROOT / "cfn" / "engine.yaml").read_text())
+    if runtime is None:
+        return None
+    name = runtime.group(1)
+    found = shutil.which(name) or next(iter(sorted(Path.home().glob(f".pyenv/versions/{name[6:]}*/bin/{name}"))),
+                                       None)
+    if found is None:
+        return None
+    venv = ROOT / ".build" / f"bench-{name}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([str(found), "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "boto3",
+                        "-r", str(ROOT / "handlers" / "requirements.txt")], check=True)
+    version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return str(python), version
+
+
+PARTS = [("boto3 alone", "import boto3"), ("Powertools' Logger alone", "from aws_lambda_powertools import Logger"),
+         ("boto3 and Powertools' Logger, what every handler needs", "import boto3; from aws_lambda_powertools import "
+                                                                     "Logger")]
 
 
 def startup(_: int) -> list[str]:
-    rows = [(f"cold import of `{m}` (beyond a bare interpreter)", f"{import_seconds(m) * 1000:.0f} ms")
+    pythons = [(sys.executable, platform.python_version())]
+    other = lambda_python()
+    if other is not None:
+        pythons.append(other)
+    rows = [(f"cold import of `{m}`", *(f"{import_seconds(p, f'import {m}') * 1000:.0f} ms" for p, _ in pythons))
             for m in HANDLERS]
+    rows += [(label, *(f"{import_seconds(p, code) * 1000:.0f} ms" for p, _ in pythons)) for label, code in PARTS]
     zip_size = len(package.build_zip())
     cache = sorted((ROOT / ".build").glob("deps-*"))
     with_deps = len(package.build_zip(cache[-1])) if cache else None
-    rows += [("deployment package, handlers only (sandbox)", f"{zip_size / 1024:.0f} KiB"),
+    sizes = [("deployment package, handlers only (sandbox)", f"{zip_size / 1024:.0f} KiB"),
              ("deployment package with dependencies (AWS, arm64)",
               f"{with_deps / 1024 / 1024:.1f} MiB" if with_deps else "not built yet: run `python deploy.py --aws ...`")]
-    return ["### Handler start-up and package", "", *common.table(("what", "figure"), rows)]
+    return ["### Handler start-up and package", "",
+            "Time each import adds to a bare interpreter's start (median of 7, after one run that compiles the "
+            "bytecode), with tracing off as in the sandbox.", "",
+            *common.table(("what", *(f"Python {v}" for _, v in pythons)), rows), "",
+            *common.table(("what", "figure"), sizes)]
 
 
 def suite(_: int) -> list[str]:
@@ -116,12 +157,13 @@ def main() -> int:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     sizes = tuple(int(n) for n in args.scale.split(","))
     runners: dict[str, Callable[[int], list[str]]] = {
+        "runtimes": lambda repeats: runtimes.run(repeats, (1, max(sizes))),
         "speed": speed, "latency": latency.run, "cost": cost.run, "scale": lambda _: scale.run(sizes),
         "startup": startup, "suite": suite}
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
-    lines = [f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine}, in the sandbox (`python deploy.py`).", ""]
-    print("\n".join(lines), flush=True)
+    print(f"Measuring on {machine}, in the sandbox (`python deploy.py`).\n", flush=True)
+    sections: list[list[str]] = []
     try:
         for name in chosen:
             if name in FRESH:
@@ -130,15 +172,29 @@ def main() -> int:
                 common.deploy_ok()  # the default system, created if missing
             started = time.perf_counter()
             section = runners[name](args.repeats)
-            section += ["", f"_{name}: measured in {time.perf_counter() - started:.0f} s_", ""]
+            section += ["", f"_{name}: measured in {time.perf_counter() - started:.0f} s on "
+                            f"{datetime.now(UTC):%Y-%m-%d}, {machine}_", ""]
             print("\n".join(section), flush=True)
-            lines += section
+            sections.append(section)
     finally:
         common.deploy("down")
     if args.write:
-        args.write.write_text("# Benchmark results\n\nReproduce with `make bench` (or `python bench/run.py`; "
-                              "`--help` lists the sections).\n\n" + "\n".join(lines).rstrip() + "\n")
+        write(args.write, sections)
     return 0
+
+
+HEADER = ["# Benchmark results", "", "Reproduce with `make bench` (or `python bench/run.py`; `--help` lists the "
+          "sections). Each section says when and where it was measured.", ""]
+
+
+def write(path: Path, sections: list[list[str]]) -> None:
+    """Put the sections measured in place of those with the same title; keep the others, new ones first."""
+    fresh = {section[0]: "\n".join(section).rstrip() for section in sections}
+    kept = ["### " + part.rstrip() for part in path.read_text().split("\n### ")[1:]] if path.exists() else []
+    kept_titles = {part.split("\n", 1)[0] for part in kept}
+    merged = [text for title, text in fresh.items() if title not in kept_titles]
+    merged += [fresh.get(part.split("\n", 1)[0], part) for part in kept]
+    path.write_text("\n".join(HEADER) + "\n" + "\n\n".join(merged) + "\n")
 
 
 if __name__ == "__main__":

@@ -54,9 +54,8 @@ def run(sizes: tuple[int, ...] = (1, 5, 20)) -> list[str]:
     return ["### Scale: N releases at once on N systems in one sandbox", "",
             f"Each system was bootstrapped next to the others first ({common.describe(deployed)} per "
             "`deploy.py up`, the last ones with more systems already running). The releases are approved at once, "
-            "2 s health polls, no bake. All of it shares this machine's cores: the sandbox runs each Lambda "
-            "invocation in a fresh interpreter, so the time per invocation grows with N here, where on AWS each "
-            "invocation gets its own sandbox.", "",
+            "2 s health polls, no bake. All of it shares this machine's cores, so the time per invocation grows with "
+            "N here, where on AWS each invocation gets its own execution environment.", "",
             *common.table(("N", "wall time, all N", "wall time / N", "each release (deploy.py)",
                            "engine time per release", "transitions per release", "Lambda invocations per release",
                            "API calls per release", "sandbox time per invocation"), rows)]

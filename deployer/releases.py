@@ -166,10 +166,12 @@ def start(system_: System, request: dict[str, Any], prefix: str) -> str:
 class Backoff:
     """Poll quickly while the release moves, more slowly while it waits (a bake, an approval)."""
 
-    first: float = 0.25
+    # Within 0.1 s of a step while the release moves (within GetExecutionHistory's burst), within 1 s while a
+    # bake or an approval waits (one read a second, under the API's refill rate).
+    first: float = 0.1
     factor: float = 1.5
-    most: float = 2.0  # one paged history read every 2 s at most while a bake or an approval waits
-    current: float = 0.25
+    most: float = 1.0
+    current: float = 0.1
 
     def moved(self) -> None:
         self.current = self.first
@@ -204,6 +206,7 @@ def follow(system_: System, console: Console, execution_arn: str,
             if pending_for(system_, execution_arn):
                 asked = True
                 on_approval()
+                backoff.moved()  # a decision sets the release moving again
             else:
                 backoff.moved()  # the approval request is being made: answer it as soon as it exists
         if time.monotonic() > deadline:

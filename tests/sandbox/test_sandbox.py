@@ -340,6 +340,7 @@ def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
         pids = [t["pid"] for t in json.loads(response.read())]
     server_pid = json.loads((STATE / "server.json").read_text())["pid"]
     assert pids
+    assert _task_processes(b"sandbox.lambda_worker"), "no warm Lambda environment after the releases"
     result = deploy("down")
     assert result.returncode == 0 and "stopped" in result.stdout
     for pid in [*pids, server_pid]:
@@ -348,16 +349,18 @@ def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
         assert not port_open(port), f"port {port} still open"
     assert not STATE.exists()
     assert _task_processes() == [], "a task outlived the sandbox"
+    assert _task_processes(b"sandbox.lambda_worker") == [], "a Lambda environment outlived the sandbox"
 
 
-def _task_processes() -> list[int]:
-    """Sample-app processes started from this checkout (the sandbox's ECS tasks), alive or not reaped."""
+def _task_processes(marker: bytes = b"sandbox.webapp") -> list[int]:
+    """Processes started from this checkout (by default the sandbox's ECS tasks; the Lambda runtime's with
+    b"sandbox.lambda_worker"), alive or not reaped."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             command = (proc / "cmdline").read_bytes().split(b"\0")
             alive = (proc / "stat").read_text().split()[2] != "Z"
-            if alive and b"sandbox.webapp" in command and Path(proc / "cwd").resolve() == ROOT:
+            if alive and marker in command and Path(proc / "cwd").resolve() == ROOT:
                 found.append(int(proc.name))
         except (OSError, ValueError):
             continue
