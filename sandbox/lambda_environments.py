@@ -3,11 +3,13 @@
 An invocation reuses an idle environment of the same function version (a warm start), or forks a new one
 from the zygote (a cold start: the handler's module is imported, its init, before the first invocation).
 Several invocations at once get several environments, up to the function's reserved concurrency or
-`PER_FUNCTION`, and up to `TOTAL` in all; beyond that an invocation waits for one to be free, the least
-recently used idle environment of another function giving way. An environment is never reused after its
-function's code or configuration changed, after an invocation ran out of the function's timeout (it is
-killed, with whatever it started), or after its process died. Idle environments are reaped after
-`IDLE_SECONDS`, and `shutdown` (the sandbox stopping) kills every one.
+`PER_FUNCTION`, and up to `TOTAL` in all; beyond that an invocation waits for one to be free (where Lambda
+would throttle it), the least recently used idle environment of another function giving way. Reserved
+concurrency 0 throttles every invocation, as on Lambda. An environment is never reused after its function's
+code or configuration changed, after an invocation ran out of the function's timeout (it is killed, with
+whatever it started), or after its process died. Idle environments are reaped after `IDLE_SECONDS`, and
+`shutdown` (the sandbox stopping) kills every one; an environment also dies with the zygote, and the zygote
+ends when the sandbox's end of its socket closes, so a sandbox that was killed leaves none behind either.
 
 The zygote has boto3 and Powertools imported already, so a cold start here costs the fork and the handler's
 own import, not a whole interpreter: much like Lambda SnapStart resuming from a snapshot taken after init.
@@ -19,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -33,11 +36,28 @@ from typing import Any
 PER_FUNCTION = int(os.environ.get("SANDBOX_LAMBDA_CONCURRENCY", "10"))
 TOTAL = int(os.environ.get("SANDBOX_LAMBDA_ENVIRONMENTS", "200"))
 IDLE_SECONDS = float(os.environ.get("SANDBOX_LAMBDA_IDLE_SECONDS", "600"))
+ZYGOTE_ANSWER_SECONDS = 30.0  # it imports boto3 and Powertools first
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class EnvironmentGone(Exception):
-    """The environment's process ended during an invocation."""
+    """The environment's process ended during an invocation, or no environment could be started."""
+
+    def __init__(self, message: str, logs: str = "") -> None:
+        super().__init__(message)
+        self.logs = logs
+
+
+class InvocationTimedOut(Exception):
+    """The invocation outlived the function's timeout; its environment is to be killed."""
+
+    def __init__(self, logs: str) -> None:
+        super().__init__("timed out")
+        self.logs = logs
+
+
+class Throttled(Exception):
+    """The function's reserved concurrency is 0: Lambda runs none of its invocations."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +84,17 @@ class Version:
         }
         identity = hashlib.sha256(json.dumps(
             [str(code_dir), environment, str(function.role), str(function.run_time)], sort_keys=True).encode())
-        reserved = int(function.reserved_concurrency or 0)
+        reserved = function.reserved_concurrency
+        concurrency = PER_FUNCTION if reserved is None else min(int(reserved), PER_FUNCTION)
         return cls(function.function_arn, identity.hexdigest(), environment, str(code_dir), int(function.timeout),
-                   min(reserved, PER_FUNCTION) if reserved > 0 else PER_FUNCTION)
+                   concurrency)
 
 
 class Environment:
-    """One forked process serving one function version's invocations over its own socket."""
+    """One forked process serving one function version's invocations over its own socket.
+
+    It answers each invocation with JSON lines: {"log": text} as the handler writes, then {"result": {...}}.
+    """
 
     def __init__(self, version: Version, channel: socket.socket, pid: int) -> None:
         self.version, self.channel, self.pid = version, channel, pid
@@ -79,31 +103,80 @@ class Environment:
         self.initialised = False
 
     def invoke(self, event: str, principal: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Run one invocation; TimeoutError when it outlives `timeout`, EnvironmentGone when the process ends."""
-        self.channel.settimeout(timeout)
+        """Run one invocation (its logs in "logs"); InvocationTimedOut past `timeout`, EnvironmentGone when the
+        process ends first."""
+        request_id = str(uuid.uuid4())
+        logs: list[str] = []
+        deadline = time.monotonic() + timeout
         try:
             self.stream.write(json.dumps({"event": event, "principal": principal,
-                                          "requestId": str(uuid.uuid4())}).encode() + b"\n")
+                                          "requestId": request_id}).encode() + b"\n")
             self.stream.flush()
-            line = self.stream.readline()
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise EnvironmentGone(str(exc)) from exc
-        if not line:
-            raise EnvironmentGone("the environment's process ended")
-        self.initialised = True
-        return dict(json.loads(line))
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                self.channel.settimeout(remaining)
+                line = self.stream.readline()
+                if not line:
+                    raise EnvironmentGone("the environment's process ended", "".join(logs))
+                frame = json.loads(line)
+                if "log" in frame:
+                    logs.append(str(frame["log"]))
+                    continue
+                self.initialised = True
+                return {**frame["result"], "logs": "".join(logs)}
+        except TimeoutError as exc:
+            logs.append(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} Task timed out after "
+                        f"{self.version.timeout:.2f} seconds\nEND RequestId: {request_id}\n"
+                        f"REPORT RequestId: {request_id}\tDuration: {timeout * 1000:.2f} ms\tStatus: timeout\n")
+            raise InvocationTimedOut("".join(logs)) from exc
+        except (OSError, ValueError) as exc:  # the socket broke or was closed: the process is gone or going
+            raise EnvironmentGone(f"the environment's process ended ({exc})", "".join(logs)) from exc
+
+    def alive(self) -> bool:
+        """Whether an idle environment's process is still there: its end of the socket is not closed."""
+        try:
+            self.channel.settimeout(0)
+            return self.channel.recv(1, socket.MSG_PEEK) != b""
+        except BlockingIOError:
+            return True  # nothing to read: the usual idle state
+        except OSError:
+            return False
 
     def kill(self) -> None:
-        """Kill the environment and wait until it is gone: a timed-out handler must not act after its retry began."""
-        with contextlib.suppress(OSError):
-            self.stream.close()
-            self.channel.close()
-        deadline = time.monotonic() + 5
+        """Kill the environment, with whatever it started, and wait until it is gone: a timed-out handler
+        must not act after its retry began."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-            while time.monotonic() < deadline:  # the zygote ignores SIGCHLD, so the kernel reaps it at once
-                os.kill(self.pid, 0)
-                time.sleep(0.005)
+        with contextlib.suppress(OSError):
+            self.channel.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked on the socket
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.close()
+        with contextlib.suppress(OSError):
+            self.channel.close()
+        _wait_gone(self.pid, 5.0)
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    """Until `pid` has ended (a zombie counts: it runs nothing), or `timeout` passed."""
+    try:
+        descriptor = os.pidfd_open(pid)  # Linux: readable once the process has ended
+    except (AttributeError, OSError):
+        descriptor = None
+    if descriptor is not None:
+        try:
+            select.select([descriptor], [], [], timeout)
+        finally:
+            os.close(descriptor)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.005)
 
 
 class Zygote:
@@ -113,6 +186,7 @@ class Zygote:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._stopped = False
 
     def _start(self) -> socket.socket:
         ours, theirs = socket.socketpair()
@@ -121,37 +195,49 @@ class Zygote:
             pass_fds=(theirs.fileno(),), cwd=ROOT, stdin=subprocess.DEVNULL,
             env={"PATH": os.environ.get("PATH", ""), "POWERTOOLS_TRACE_DISABLED": "true"})
         theirs.close()
+        ours.settimeout(ZYGOTE_ANSWER_SECONDS)
         self._control = ours
         return ours
 
     def fork(self, version: Version) -> Environment:
-        ours, theirs = socket.socketpair()
         with self._lock:
             for attempt in (1, 2):  # a zygote that died is started again once
+                if self._stopped:
+                    raise EnvironmentGone("the sandbox is stopping")
+                ours, theirs = socket.socketpair()  # a new pair each time: a half-done fork keeps the other
                 control = self._control if self._control is not None and self._alive() else self._start()
+                answer = b""
                 try:
                     socket.send_fds(control, [b"F"], [theirs.fileno()])
-                    answer = control.recv(8)
+                    while len(answer) < 8:
+                        part = control.recv(8 - len(answer))
+                        if not part:
+                            break
+                        answer += part
                 except OSError:
-                    answer = b""
+                    pass
+                theirs.close()
                 if len(answer) == 8:
                     break
+                ours.close()
                 self._stop()
                 if attempt == 2:
-                    ours.close()
-                    theirs.close()
                     raise EnvironmentGone("the sandbox's Lambda zygote could not start an environment")
-        theirs.close()
         environment = Environment(version, ours, int.from_bytes(answer, "big"))
-        environment.stream.write(json.dumps({"environment": version.environment,
-                                             "codeDir": version.code_dir}).encode() + b"\n")
-        environment.stream.flush()
+        try:
+            environment.stream.write(json.dumps({"environment": version.environment,
+                                                 "codeDir": version.code_dir}).encode() + b"\n")
+            environment.stream.flush()
+        except (OSError, ValueError) as exc:
+            environment.kill()
+            raise EnvironmentGone(f"the new environment ended at once ({exc})") from exc
         return environment
 
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def _stop(self) -> None:
+        """Stop the zygote; its environments die with it (each has asked to)."""
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -163,6 +249,7 @@ class Zygote:
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             self._stop()
 
 
@@ -181,7 +268,7 @@ class Pool:
 
     def __len__(self) -> int:
         with self._changed:
-            return sum(len(e) for e in self._idle.values()) + sum(self._busy.values())
+            return len(self._all_idle()) + sum(self._busy.values())
 
     def pids(self) -> list[int]:
         with self._changed:
@@ -189,52 +276,67 @@ class Pool:
 
     def acquire(self, version: Version) -> Environment:
         """A warm environment of `version` if one is idle, else a new one (cold) once the caps allow."""
-        with self._changed:
-            self._start_reaper()
-            while True:
-                if self._closed:
-                    raise EnvironmentGone("the sandbox is stopping")
-                idle = self._idle.setdefault(version.arn, [])
-                for stale in [e for e in idle if e.version != version]:  # code or configuration changed
-                    idle.remove(stale)
-                    stale.kill()
-                busy = self._busy.get(version.arn, 0)
-                if idle:
-                    self._busy[version.arn] = busy + 1
-                    warm = idle.pop()  # the most recently used, as Lambda prefers
-                    self._running.add(warm)
-                    return warm
-                if busy < version.concurrency:
-                    if len(self._all_idle()) + sum(self._busy.values()) < self.total:
+        if version.concurrency <= 0:
+            raise Throttled(f"{version.arn} has a reserved concurrency of 0")
+        doomed: list[Environment] = []
+        try:
+            with self._changed:
+                self._start_reaper()
+                while True:
+                    if self._closed:
+                        raise EnvironmentGone("the sandbox is stopping")
+                    idle = self._idle.setdefault(version.arn, [])
+                    for stale in [e for e in idle if e.version != version]:  # code or configuration changed
+                        idle.remove(stale)
+                        doomed.append(stale)
+                    busy = self._busy.get(version.arn, 0)
+                    while idle:
+                        warm = idle.pop()  # the most recently used, as Lambda prefers
+                        if not warm.alive():  # it died while idle (with the zygote, say)
+                            doomed.append(warm)
+                            continue
                         self._busy[version.arn] = busy + 1
-                        break
-                    oldest = min(self._all_idle(), key=lambda e: e.idle_since, default=None)
-                    if oldest is not None:
-                        self._idle[oldest.version.arn].remove(oldest)
-                        oldest.kill()
-                        continue
-                self._changed.wait()
+                        self._running.add(warm)
+                        return warm
+                    if busy < version.concurrency:
+                        if len(self._all_idle()) + sum(self._busy.values()) < self.total:
+                            self._busy[version.arn] = busy + 1
+                            break
+                        oldest = min(self._all_idle(), key=lambda e: e.idle_since, default=None)
+                        if oldest is not None:  # another function's idle environment gives way
+                            self._idle[oldest.version.arn].remove(oldest)
+                            doomed.append(oldest)
+                            continue
+                    self._changed.wait()
+        finally:
+            for environment in doomed:  # outside the lock: a kill waits for the process to end
+                environment.kill()
         try:
             cold = self.zygote.fork(version)
         except BaseException:
             self._release(version.arn)
             raise
         with self._changed:
-            self._running.add(cold)
-            if self._closed:
-                cold.kill()
+            closed = self._closed
+            if not closed:
+                self._running.add(cold)
+        if closed:
+            cold.kill()
+            self._release(version.arn)
+            raise EnvironmentGone("the sandbox is stopping")
         return cold
 
     def release(self, environment: Environment, reusable: bool) -> None:
         """An invocation ended: keep its environment for the next one, or kill it."""
         with self._changed:
             self._running.discard(environment)
-            if reusable and not self._closed:
+            keep = reusable and not self._closed
+            if keep:
                 environment.idle_since = time.monotonic()
                 self._idle.setdefault(environment.version.arn, []).append(environment)
-            else:
-                environment.kill()
-            self._release(environment.version.arn)
+        if not keep:
+            environment.kill()
+        self._release(environment.version.arn)
 
     def _release(self, arn: str) -> None:
         with self._changed:
@@ -251,26 +353,29 @@ class Pool:
             old = [e for e in self._all_idle() if e.idle_since < cutoff]
             for environment in old:
                 self._idle[environment.version.arn].remove(environment)
-                environment.kill()
             self._changed.notify_all()
+        for environment in old:
+            environment.kill()
         return len(old)
 
     def _start_reaper(self) -> None:
         if self._reaper is None:
             def run() -> None:
                 while not self._closed:
-                    time.sleep(min(5.0, self.idle_seconds / 2))
+                    time.sleep(max(0.5, min(5.0, self.idle_seconds / 2)))
                     self.reap()
 
             self._reaper = threading.Thread(target=run, name="lambda-reaper", daemon=True)
             self._reaper.start()
 
     def shutdown(self) -> None:
-        """Kill every environment and the zygote; invocations still running end as their process does."""
+        """Kill every environment and the zygote. Invocations still running end as their process does; none
+        starts after this."""
         with self._changed:
             self._closed = True
-            for environment in [*self._all_idle(), *self._running]:
-                environment.kill()
+            doomed = [*self._all_idle(), *self._running]
             self._idle.clear()
             self._changed.notify_all()
+        for environment in doomed:  # first, while the zygote is there to reap them
+            environment.kill()
         self.zygote.stop()

@@ -130,18 +130,26 @@ def _run_warm(function: LambdaFunction, event: Any, endpoint_url: str) -> tuple[
     version = lambda_environments.Version.of(function, unpack(function.code_bytes), endpoint_url)
     started = time.perf_counter()
     pool = _pool()
-    environment = pool.acquire(version)
+    try:
+        environment = pool.acquire(version)
+    except lambda_environments.Throttled as exc:
+        _record(function, {"errorType": THROTTLED}, started, cold=False)
+        return json.dumps({"errorType": THROTTLED, "errorMessage": f"Rate Exceeded. {exc}"}), True, ""
+    except lambda_environments.EnvironmentGone as exc:
+        result = _exited(None, str(exc))
+        _record(function, result, started, cold=True)
+        return str(result["payload"]), True, ""
     cold = not environment.initialised
     reusable = False
     try:
-        result = environment.invoke(_event_text(event), _principal(function).to_json(),
-                                    timeout=max(0.1, version.timeout - (time.perf_counter() - started)))
+        # the function's timeout runs from the request; waiting for a free environment is not the handler's time
+        result = environment.invoke(_event_text(event), _principal(function).to_json(), timeout=version.timeout)
         reusable = not result.get("initFailed")
-    except TimeoutError:
+    except lambda_environments.InvocationTimedOut as exc:
         _record(function, {"errorType": TIMED_OUT}, started, cold=cold)
-        return timed_out(function), True, ""
-    except lambda_environments.EnvironmentGone:
-        result = _exited(None)
+        return timed_out(function), True, exc.logs
+    except lambda_environments.EnvironmentGone as exc:
+        result = _exited(None) | {"logs": exc.logs}
     finally:
         pool.release(environment, reusable)
     _record(function, result, started, cold=cold)
@@ -152,10 +160,11 @@ def _event_text(event: Any) -> str:
     return event if isinstance(event, str) else json.dumps(event)
 
 
-def _exited(code: int | None) -> dict[str, Any]:
-    how = f"exited with {code}" if code is not None else "ended during the invocation"
+def _exited(code: int | None, how: str = "") -> dict[str, Any]:
+    how = how or (f"the handler process exited with {code}" if code is not None
+                  else "the handler process ended during the invocation")
     return {"errored": True, "errorType": "Runtime.ExitError", "payload": json.dumps(
-        {"errorType": "Runtime.ExitError", "errorMessage": f"the handler process {how}"})}
+        {"errorType": "Runtime.ExitError", "errorMessage": how})}
 
 
 def _record(function: LambdaFunction, result: dict[str, Any], started: float, cold: bool) -> None:
@@ -170,6 +179,7 @@ def _record(function: LambdaFunction, result: dict[str, Any], started: float, co
 
 
 TIMED_OUT = "Sandbox.Timedout"
+THROTTLED = "Lambda.TooManyRequestsException"  # what Step Functions names a throttled invocation
 
 
 def timed_out(function: LambdaFunction) -> str:
@@ -181,6 +191,7 @@ _runtime_pool: lambda_environments.Pool | None = None
 
 
 def _pool() -> lambda_environments.Pool:
+    """The environments of this process's runtime; once shut down, it starts none again."""
     global _runtime_pool
     with _lock:
         if _runtime_pool is None:
@@ -210,7 +221,12 @@ def install_subprocess(endpoint_url: str, runtime: str = "warm") -> None:
 
 
 def shutdown() -> None:
-    """Kill every execution environment (the sandbox is stopping)."""
+    """Kill every execution environment (the sandbox is stopping); later invocations fail, starting none."""
+    _pool().shutdown()
+
+
+def reset() -> None:
+    """Kill every execution environment and start afresh (tests: one pool each)."""
     global _runtime_pool
     with _lock:
         pool, _runtime_pool = _runtime_pool, None

@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -105,31 +106,51 @@ def run_once() -> None:
 
 
 class InvocationLog(io.TextIOBase):
-    """sys.stdout and sys.stderr of an environment: what the handler prints, kept for its invocation's result."""
+    """sys.stdout and sys.stderr of an environment: each line the handler writes goes to the sandbox at once,
+    as Lambda streams logs, so that an invocation that times out or crashes still has them."""
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
+    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+        self._send, self._partial = send, ""
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        self.parts.append(text)
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        if lines:
+            self._send({"log": "\n".join(lines) + "\n"})
         return len(text)
 
-    def take(self) -> str:
-        text, self.parts = "".join(self.parts), []
-        return text
+    def flush(self) -> None:
+        if self._partial:
+            self._send({"log": self._partial})
+            self._partial = ""
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel kill this process when its parent (the zygote, single-threaded) ends."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def serve_environment(channel: socket.socket) -> None:
     """One execution environment: its spec, then one invocation per line, until the channel closes."""
     stream = channel.makefile("rwb")
+    sending = threading.Lock()  # the handler's threads write logs while the result is sent
+
+    def send(frame: dict[str, Any]) -> None:
+        with sending:
+            stream.write(json.dumps(frame).encode() + b"\n")
+            stream.flush()
+
     spec = json.loads(stream.readline())
     os.environ.clear()
     os.environ.update(spec["environment"])
     sys.path.insert(0, spec["codeDir"])
-    log = InvocationLog()
+    log = InvocationLog(send)
     sys.stdout = sys.stderr = log
 
     from sandbox.iam import enforce
@@ -140,9 +161,10 @@ def serve_environment(channel: socket.socket) -> None:
     handler: Callable[[Any, Any], Any] | None = None
     for line in stream:
         request = json.loads(line)
+        request_id = request["requestId"]
         enforce.install(process_principal=enforce.Principal.from_json(request["principal"]))
         calls.clear()
-        print(f"START RequestId: {request['requestId']}")
+        print(f"START RequestId: {request_id} Version: $LATEST")
         init_seconds = None
         if handler is None:
             started = time.perf_counter()
@@ -152,20 +174,21 @@ def serve_environment(channel: socket.socket) -> None:
                 result = failure(exc) | {"handlerSeconds": 0.0, "initFailed": True}
             init_seconds = time.perf_counter() - started
         if handler is not None:
-            context.aws_request_id = request["requestId"]
+            context.aws_request_id = request_id
             result = invoke(handler, request["event"], context)
-        print(f"END RequestId: {request['requestId']}")
-        print(f"REPORT RequestId: {request['requestId']}\tDuration: {result['handlerSeconds'] * 1000:.2f} ms"
+        print(f"END RequestId: {request_id}")
+        print(f"REPORT RequestId: {request_id}\tDuration: {result['handlerSeconds'] * 1000:.2f} ms\t"
+              f"Memory Size: {context.memory_limit_in_mb} MB"
               + (f"\tInit Duration: {init_seconds * 1000:.2f} ms" if init_seconds is not None else ""))
-        result |= {"initSeconds": init_seconds, "calls": dict(calls), "logs": log.take(), "pid": os.getpid()}
-        stream.write(json.dumps(result).encode() + b"\n")
-        stream.flush()
+        log.flush()
+        send({"result": result | {"initSeconds": init_seconds, "calls": dict(calls), "pid": os.getpid()}})
         if result.get("initFailed"):
             return
 
 
 def zygote(control: socket.socket) -> None:
-    """Fork an environment for each socket received; answer each with the environment's process id."""
+    """Fork an environment for each socket received; answer each with the environment's process id. Ends when
+    the sandbox's end of `control` closes (and its environments with it)."""
     for module in PRELOAD:
         import_module(module)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # environments are reaped by the kernel, not waited for
@@ -176,11 +199,15 @@ def zygote(control: socket.socket) -> None:
             return
         if not fds:
             return  # the sandbox is gone
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             control.close()
             os.setsid()  # its own process group: a timeout kills whatever the handler started too
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            die_with_parent()
+            if os.getppid() != parent:  # the zygote ended before the line above took effect
+                os._exit(1)
             code = 0
             try:
                 serve_environment(socket.socket(fileno=fds[0]))

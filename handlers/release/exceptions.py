@@ -36,6 +36,10 @@ class ListenerNotFound(TopologyError):
     """The load balancer has no listener on the production or test port."""
 
 
+class TargetGroupNotFound(TopologyError):
+    """A listener forwards to a target group that does not exist."""
+
+
 class UnsupportedListenerAction(TopologyError):
     """A listener's default actions have no forward action the engine can manage."""
 

@@ -293,3 +293,10 @@ def test_a_claim_answers_with_the_record_it_left_or_the_one_that_refused_it(mock
     unknown = store.claim("never-created", DECISION)
     assert unknown == Claim(False, None)
     assert "Item" not in dynamodb.get_item(TableName="approvals", Key={"approvalKey": {"S": "never-created"}})
+
+
+def test_a_target_group_missing_from_the_tags_answer_is_named() -> None:
+    client, stubber = stubbed("elbv2")
+    stubber.add_response("describe_tags", {"TagDescriptions": []})
+    with pytest.raises(e.TargetGroupNotFound, match="arn:tg/gone"):
+        LoadBalancing(client).target_groups(["arn:tg/gone"])

@@ -33,7 +33,7 @@ TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s
 def runtime(request: pytest.FixtureRequest) -> Iterator[str]:
     with mock_aws():
         yield request.param
-    lambda_runtime.shutdown()
+    lambda_runtime.reset()
 
 
 def invoke_with(runtime: str, actions: list[str]) -> dict[str, str]:
@@ -77,4 +77,4 @@ def test_a_policy_changed_between_invocations_applies_to_a_warm_environment() ->
             assert errored and json.loads(payload)["errorType"] == "EndpointConnectionError"
             assert lambda_runtime.INVOCATIONS[-1]["cold"] is False  # the same environment, the new policy
         finally:
-            lambda_runtime.shutdown()
+            lambda_runtime.reset()

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,6 +31,7 @@ print("initialising")
 def handler(event, context):
     global COUNT
     COUNT += 1
+    print("working", flush=True)
     time.sleep(event.get("sleep", 0))
     if event.get("exit"):
         os._exit(3)
@@ -59,7 +60,7 @@ def function() -> Iterator[LambdaFunction]:
         try:
             yield lambda_backends["123456789012"]["us-east-1"].get_function("counter")
         finally:
-            lambda_runtime.shutdown()
+            lambda_runtime.reset()
 
 
 def invoke(function: LambdaFunction, **event: Any) -> dict[str, Any]:
@@ -72,11 +73,11 @@ def last_metrics(count: int) -> list[dict[str, Any]]:
 
 
 def alive(pid: int) -> bool:
+    """Running: not gone, and not a zombie waiting for its parent to read its exit status."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
         return False
-    return True
 
 
 def refreshed(function: LambdaFunction) -> LambdaFunction:
@@ -118,6 +119,8 @@ def test_an_invocation_past_the_timeout_is_reported_and_its_environment_killed(f
     assert timed_out["errored"] and timed_out["errorType"] == lambda_runtime.TIMED_OUT
     assert timed_out["errorMessage"] == "Task timed out after 2 seconds"
     assert not alive(before["pid"])
+    _, _, logs = lambda_runtime._run_warm(function, {"sleep": 5}, ENDPOINT)
+    assert "working" in logs and "Task timed out after 2.00 seconds" in logs  # what it logged before, then why
     after = invoke(function)
     assert after["pid"] != before["pid"] and after["count"] == 1 and last_metrics(1)[0]["cold"] is True
 
@@ -158,8 +161,11 @@ def test_concurrency_stops_at_the_functions_reserved_concurrency(function: Lambd
 def test_idle_environments_are_reaped(function: LambdaFunction) -> None:
     pid = invoke(function)["pid"]
     pool = lambda_runtime._pool()
-    pool.idle_seconds = 0
-    assert pool.reap() == 1 and not alive(pid) and len(pool) == 0
+    pool.idle_seconds = 0  # the pool's reaper finds it idle for too long at its next round
+    deadline = time.monotonic() + 5
+    while len(pool) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(pool) == 0 and not alive(pid)
 
 
 def test_stopping_the_sandbox_leaves_no_environment(function: LambdaFunction) -> None:
@@ -173,3 +179,33 @@ def test_stopping_the_sandbox_leaves_no_environment(function: LambdaFunction) ->
     lambda_runtime.shutdown()
     busy.join()
     assert not any(alive(pid) for pid in pids)
+
+
+def test_a_function_with_reserved_concurrency_0_is_throttled_and_runs_nothing(function: LambdaFunction) -> None:
+    boto3.client("lambda", region_name="us-east-1").put_function_concurrency(
+        FunctionName="counter", ReservedConcurrentExecutions=0)
+    throttled = invoke(refreshed(function))
+    assert throttled["errored"] and throttled["errorType"] == "Lambda.TooManyRequestsException"
+    assert lambda_runtime._pool().pids() == []
+
+
+def test_after_the_sandbox_stopped_an_invocation_fails_and_starts_nothing(function: LambdaFunction) -> None:
+    invoke(function)
+    lambda_runtime.shutdown()
+    late = invoke(function)
+    assert late["errored"] and late["errorType"] == "Runtime.ExitError" and "stopping" in late["errorMessage"]
+    assert lambda_runtime._pool().pids() == []
+
+
+def test_environments_die_with_the_zygote_which_is_started_again(function: LambdaFunction) -> None:
+    before = invoke(function)["pid"]
+    zygote = lambda_runtime._pool().zygote._process
+    assert zygote is not None
+    zygote.kill()
+    zygote.wait()
+    deadline = time.monotonic() + 5
+    while alive(before) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not alive(before)
+    after = invoke(function)
+    assert not after["errored"] and after["pid"] != before and after["count"] == 1

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import aws, observed
-from ..exceptions import ListenerNotFound, LoadBalancerNotFound
+from ..exceptions import ListenerNotFound, LoadBalancerNotFound, TargetGroupNotFound
 
 
 class LoadBalancing:
@@ -66,9 +66,13 @@ class LoadBalancing:
     def target_groups(self, arns: Iterable[str]) -> dict[str, observed.TargetGroup]:
         """The pair's target groups with their tags. A target group's name is part of its ARN
         (...:targetgroup/<name>/<id>), and DescribeTags fails for one that does not exist: one call, not two."""
+        arns = list(arns)
         tags = self.tags(arns)
-        return {arn: observed.TargetGroup(arn, arn.split(":")[-1].split("/")[1], group_tags)
-                for arn, group_tags in tags.items()}
+        missing = sorted(set(arns) - set(tags))
+        if missing:
+            raise TargetGroupNotFound(f"Target group(s) {', '.join(missing)} do not exist, yet a listener forwards "
+                                      "to them. Point the listeners at the service's target groups.")
+        return {arn: observed.TargetGroup(arn, arn.split(":")[-1].split("/")[1], tags[arn]) for arn in arns}
 
     def tags(self, arns: Iterable[str]) -> dict[str, dict[str, str]]:
         described = aws.call("elbv2:DescribeTags", self._client.describe_tags,
