@@ -54,6 +54,8 @@ def main() -> None:
     args.state.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=args.state / "server.log", level=logging.INFO,
                         format="%(asctime)s %(threadName)s %(levelname)s %(message)s")
+    # one line per request would cost the busy sandbox more CPU than some of the requests themselves
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     endpoint = f"http://127.0.0.1:{args.port}"
     os.environ.update({"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
                        "AWS_DEFAULT_REGION": "us-east-1", "MOTO_PORT": str(args.port)})
