@@ -166,8 +166,8 @@ def start(system_: System, request: dict[str, Any], prefix: str) -> str:
 class Backoff:
     """Poll quickly while the release moves, more slowly while it waits (a bake, an approval)."""
 
-    # Within 0.1 s of a step while the release moves (within GetExecutionHistory's burst), within 1 s while a
-    # bake or an approval waits (one read a second, under the API's refill rate).
+    # Within 0.1 s of a step while the release moves (a short burst of reads), within 1 s while a bake or an
+    # approval waits (one read a second).
     first: float = 0.1
     factor: float = 1.5
     most: float = 1.0
@@ -205,10 +205,8 @@ def follow(system_: System, console: Console, execution_arn: str,
         if on_approval and not asked and steps and steps[-1] == APPROVAL:
             if pending_for(system_, execution_arn):
                 asked = True
-                on_approval()
-                backoff.moved()  # a decision sets the release moving again
-            else:
-                backoff.moved()  # the approval request is being made: answer it as soon as it exists
+                on_approval()  # a decision from the command line sets the release moving again
+            backoff.moved()  # or the approval request is being made: answer it as soon as it exists
         if time.monotonic() > deadline:
             raise DeployError(f"The release is still running after {timeout:.0f} s: {execution_arn}")
         sleep(backoff.next())

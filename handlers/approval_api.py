@@ -77,8 +77,9 @@ def decide(approval_id: str) -> Response[str]:
         decision = parse_decision(form, now, app.current_event.request_context.http.source_ip)
     except InvalidDecision as exc:  # the form again, if the link still waits for a decision
         record = store.get(key)
-        if compute_link_state(record, now) is not LinkState.PENDING or record is None:
-            return _closed_page(compute_link_state(record, now), record)
+        state = compute_link_state(record, now)
+        if state is not LinkState.PENDING or record is None:
+            return _closed_page(state, record)
         return _html(400, pages.confirmation(record.summary, str(exc), _first(form, "name"), _first(form, "reason")))
     try:
         delivery, record = deliver_decision(store, Workflow(), key, decision)

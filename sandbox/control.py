@@ -33,6 +33,7 @@ class SandboxInfo:
     pid: int
     endpoint: str
     web_url: str
+    lambda_runtime: str = "warm"
 
 
 def running() -> SandboxInfo | None:
@@ -41,7 +42,7 @@ def running() -> SandboxInfo | None:
         data = json.loads((STATE / "server.json").read_text())
     except (OSError, ValueError):
         return None
-    info = SandboxInfo(int(data["pid"]), data["endpoint"], data["web_url"])
+    info = SandboxInfo(int(data["pid"]), data["endpoint"], data["web_url"], data.get("lambdaRuntime", "warm"))
     if not _alive(info.pid):
         return None
     try:
@@ -59,14 +60,17 @@ def require_running() -> SandboxInfo:
 
 
 def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
-    info = running()
-    if info:
-        console.step(f"reusing the sandbox at {info.endpoint} (pid {info.pid})")
-        return info
     runtime = os.environ.get("SANDBOX_LAMBDA_RUNTIME", "warm")
     if runtime not in LAMBDA_RUNTIMES:
         raise DeployError(f"SANDBOX_LAMBDA_RUNTIME={runtime!r} is not a Lambda runtime of the sandbox: use "
                           f"{' or '.join(LAMBDA_RUNTIMES)}, or leave it unset for warm.")
+    info = running()
+    if info:
+        if "SANDBOX_LAMBDA_RUNTIME" in os.environ and info.lambda_runtime != runtime:
+            raise DeployError(f"The running sandbox uses the {info.lambda_runtime} Lambda runtime, not {runtime}. "
+                              "Run `python deploy.py down` first to start it again with another.")
+        console.step(f"reusing the sandbox at {info.endpoint} (pid {info.pid})")
+        return info
     for port in (PORT, WEB_PORT):
         if not port_free(port):
             raise DeployError(f"Port {port} is taken by another program, so the sandbox cannot start. Free it, or "

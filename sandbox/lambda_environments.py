@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PER_FUNCTION = int(os.environ.get("SANDBOX_LAMBDA_CONCURRENCY", "10"))
-TOTAL = int(os.environ.get("SANDBOX_LAMBDA_ENVIRONMENTS", "200"))
+PER_FUNCTION = int(os.environ.get("SANDBOX_LAMBDA_PER_FUNCTION", "10"))
+TOTAL = int(os.environ.get("SANDBOX_LAMBDA_MAX_ENVIRONMENTS", "200"))
 IDLE_SECONDS = float(os.environ.get("SANDBOX_LAMBDA_IDLE_SECONDS", "600"))
 ZYGOTE_ANSWER_SECONDS = 30.0  # it imports boto3 and Powertools first
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +188,7 @@ class Zygote:
         self._control: socket.socket | None = None
         self._stopped = False
 
-    def _start(self) -> socket.socket:
+    def _start(self) -> None:
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(  # noqa: S603 - our own module
             [sys.executable, "-m", "sandbox.lambda_worker", "--zygote", str(theirs.fileno())],
@@ -197,7 +197,6 @@ class Zygote:
         theirs.close()
         ours.settimeout(ZYGOTE_ANSWER_SECONDS)
         self._control = ours
-        return ours
 
     def fork(self, version: Version) -> Environment:
         with self._lock:
@@ -205,7 +204,11 @@ class Zygote:
                 if self._stopped:
                     raise EnvironmentGone("the sandbox is stopping")
                 ours, theirs = socket.socketpair()  # a new pair each time: a half-done fork keeps the other
-                control = self._control if self._control is not None and self._alive() else self._start()
+                if self._control is None or not self._alive():
+                    self._stop()  # a zygote that died: its socket closed and its process reaped first
+                    self._start()
+                control = self._control
+                assert control is not None
                 answer = b""
                 try:
                     socket.send_fds(control, [b"F"], [theirs.fileno()])
@@ -222,7 +225,8 @@ class Zygote:
                 ours.close()
                 self._stop()
                 if attempt == 2:
-                    raise EnvironmentGone("the sandbox's Lambda zygote could not start an environment")
+                    raise EnvironmentGone("The sandbox could not start a Lambda execution environment (its template "
+                                          "process did not answer); see the sandbox's server.out and server.log.")
         environment = Environment(version, ours, int.from_bytes(answer, "big"))
         try:
             environment.stream.write(json.dumps({"environment": version.environment,

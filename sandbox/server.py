@@ -64,7 +64,8 @@ def main() -> None:
     moto_ext.install()
     moto_ext.use_loopback_load_balancers()
     inbox.install()
-    lambda_runtime.install_subprocess(endpoint, os.environ.get("SANDBOX_LAMBDA_RUNTIME", "warm"))
+    runtime = os.environ.get("SANDBOX_LAMBDA_RUNTIME", "warm")
+    lambda_runtime.install_subprocess(endpoint, runtime)
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     moto.start()
@@ -88,6 +89,7 @@ def main() -> None:
     loop(stop, 1.0, pipelines.watch, "pipelines")
     (args.state / "server.json").write_text(json.dumps({
         "pid": os.getpid(), "endpoint": endpoint, "web_url": f"http://127.0.0.1:{args.web_port}",
+        "lambdaRuntime": runtime,
         "started": time.time()}))
     LOG.info("sandbox ready at %s", endpoint)
     stop.wait()

@@ -251,7 +251,7 @@ def test_a_listener_missing_from_the_answer_is_named_not_guessed() -> None:
     client, stubber = stubbed("elbv2")
     stubber.add_response("describe_listeners", {"Listeners": [
         {"ListenerArn": "arn:l/80", "Port": 80, "Protocol": "HTTP", "DefaultActions": []}]})
-    with pytest.raises(e.ListenerNotFound, match="arn:l/80 or arn:l/8080 no longer exists"):
+    with pytest.raises(e.ListenerNotFound, match=r"^Listener arn:l/8080 no longer exists"):
         LoadBalancing(client).listeners_by_arn("arn:l/80", "arn:l/8080")
 
 
@@ -295,8 +295,10 @@ def test_a_claim_answers_with_the_record_it_left_or_the_one_that_refused_it(mock
     assert "Item" not in dynamodb.get_item(TableName="approvals", Key={"approvalKey": {"S": "never-created"}})
 
 
-def test_a_target_group_missing_from_the_tags_answer_is_named() -> None:
+def test_a_target_group_that_does_not_exist_is_named() -> None:
     client, stubber = stubbed("elbv2")
-    stubber.add_response("describe_tags", {"TagDescriptions": []})
-    with pytest.raises(e.TargetGroupNotFound, match="arn:tg/gone"):
-        LoadBalancing(client).target_groups(["arn:tg/gone"])
+    stubber.add_client_error("describe_tags", service_error_code="TargetGroupNotFound", http_status_code=400)
+    stubber.add_response("describe_tags", {"TagDescriptions": []})  # or left out of the answer
+    for _ in range(2):
+        with pytest.raises(e.TargetGroupNotFound, match="arn:tg/gone"):
+            LoadBalancing(client).target_groups(["arn:tg/gone"])

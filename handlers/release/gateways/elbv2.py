@@ -58,8 +58,9 @@ class LoadBalancing:
         items = {item["ListenerArn"]: item for item in aws.call(
             "elbv2:DescribeListeners", self._client.describe_listeners, on={"ListenerNotFound": gone},
             ListenerArns=list(listener_arns))["Listeners"]}
-        if set(items) != set(listener_arns):
-            raise gone
+        missing = [arn for arn in listener_arns if arn not in items]
+        if missing:
+            raise ListenerNotFound(f"Listener {', '.join(missing)} no longer exists.")
         return tuple(observed.Listener(item["ListenerArn"], item["Port"], item["Protocol"],
                                        tuple(item["DefaultActions"])) for item in map(items.__getitem__, listener_arns))
 
@@ -67,15 +68,18 @@ class LoadBalancing:
         """The pair's target groups with their tags. A target group's name is part of its ARN
         (...:targetgroup/<name>/<id>), and DescribeTags fails for one that does not exist: one call, not two."""
         arns = list(arns)
-        tags = self.tags(arns)
-        missing = sorted(set(arns) - set(tags))
-        if missing:
-            raise TargetGroupNotFound(f"Target group(s) {', '.join(missing)} do not exist, yet a listener forwards "
-                                      "to them. Point the listeners at the service's target groups.")
+
+        def missing(names: list[str]) -> TargetGroupNotFound:
+            return TargetGroupNotFound(f"Target group(s) {', '.join(names)} do not exist, yet a listener forwards "
+                                       "to them. Point the listeners at the service's target groups.")
+
+        tags = self.tags(arns, on={"TargetGroupNotFound": missing(arns)})  # what DescribeTags answers on AWS
+        if absent := sorted(set(arns) - set(tags)):
+            raise missing(absent)
         return {arn: observed.TargetGroup(arn, arn.split(":")[-1].split("/")[1], tags[arn]) for arn in arns}
 
-    def tags(self, arns: Iterable[str]) -> dict[str, dict[str, str]]:
-        described = aws.call("elbv2:DescribeTags", self._client.describe_tags,
+    def tags(self, arns: Iterable[str], on: Mapping[str, Exception] | None = None) -> dict[str, dict[str, str]]:
+        described = aws.call("elbv2:DescribeTags", self._client.describe_tags, on=on,
                              ResourceArns=list(arns))["TagDescriptions"]
         return {d["ResourceArn"]: {t["Key"]: t["Value"] for t in d.get("Tags", [])} for d in described}
 
