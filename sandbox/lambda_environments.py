@@ -60,6 +60,20 @@ class Throttled(Exception):
     """The function's reserved concurrency is 0: Lambda runs none of its invocations."""
 
 
+def function_environment(function: Any, endpoint_url: str) -> dict[str, str]:
+    """The variables a handler's process runs with: the function's own, and the sandbox's AWS endpoint with
+    credentials that only it accepts (every runtime, warm or fresh)."""
+    return {
+        "PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_REGION": function.region,
+        "AWS_DEFAULT_REGION": function.region, "POWERTOOLS_TRACE_DISABLED": "true",
+        "LAMBDA_HANDLER": str(function.handler), "LAMBDA_FUNCTION_NAME": function.function_name,
+        "LAMBDA_FUNCTION_ARN": function.function_arn, "LAMBDA_MEMORY": str(function.memory_size),
+        "LAMBDA_TIMEOUT": str(function.timeout),
+        **{k: str(v) for k, v in (function.environment_vars or {}).items()},
+    }
+
+
 @dataclass(frozen=True)
 class Version:
     """What an environment was started from: any change to it means a new environment."""
@@ -73,15 +87,7 @@ class Version:
 
     @classmethod
     def of(cls, function: Any, code_dir: Path, endpoint_url: str) -> Version:
-        environment = {
-            "PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_REGION": function.region,
-            "AWS_DEFAULT_REGION": function.region, "POWERTOOLS_TRACE_DISABLED": "true",
-            "LAMBDA_HANDLER": str(function.handler), "LAMBDA_FUNCTION_NAME": function.function_name,
-            "LAMBDA_FUNCTION_ARN": function.function_arn, "LAMBDA_MEMORY": str(function.memory_size),
-            "LAMBDA_TIMEOUT": str(function.timeout),
-            **{k: str(v) for k, v in (function.environment_vars or {}).items()},
-        }
+        environment = function_environment(function, endpoint_url)
         identity = hashlib.sha256(json.dumps(
             [str(code_dir), environment, str(function.role), str(function.run_time)], sort_keys=True).encode())
         reserved = function.reserved_concurrency

@@ -24,6 +24,7 @@ import json
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import zipfile
 from importlib import import_module
@@ -61,8 +62,6 @@ def unpack(code_bytes: bytes) -> Path:
 
 def _run_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
     global _active_code
-    import time
-
     code_dir = str(unpack(function.code_bytes))
     with _lock:
         if _active_code is None:
@@ -102,12 +101,10 @@ def _principal(function: LambdaFunction) -> enforce.Principal:
 def _run_in_subprocess(function: LambdaFunction, event: Any, endpoint_url: str) -> tuple[str, bool, str]:
     """The `fresh` runtime: a new interpreter per invocation (every invocation a cold start)."""
     import subprocess
-    import time
 
     code_dir = unpack(function.code_bytes)
     payload = json.dumps({"event": _event_text(event), "principal": _principal(function).to_json()})
-    version = lambda_environments.Version.of(function, code_dir, endpoint_url)
-    environment = {**version.environment, "PYTHONPATH": str(code_dir)}
+    environment = {**lambda_environments.function_environment(function, endpoint_url), "PYTHONPATH": str(code_dir)}
     started = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, "-m", "sandbox.lambda_worker"], input=payload.encode(),
@@ -125,8 +122,6 @@ def _run_in_subprocess(function: LambdaFunction, event: Any, endpoint_url: str) 
 
 def _run_warm(function: LambdaFunction, event: Any, endpoint_url: str) -> tuple[str, bool, str]:
     """The `warm` runtime: an execution environment kept between invocations (see `lambda_environments`)."""
-    import time
-
     version = lambda_environments.Version.of(function, unpack(function.code_bytes), endpoint_url)
     started = time.perf_counter()
     pool = _pool()
@@ -170,8 +165,6 @@ def _exited(code: int | None, how: str = "") -> dict[str, Any]:
 def _record(function: LambdaFunction, result: dict[str, Any], started: float, cold: bool) -> None:
     """One line of /metrics.json: the invocation's wall time, whether it was a cold start, its init and handler
     time, and the AWS calls it made."""
-    import time
-
     INVOCATIONS.append({"function": function.function_name, "error": result.get("errorType"),
                         "seconds": time.perf_counter() - started, "cold": cold,
                         "initSeconds": result.get("initSeconds"), "handlerSeconds": result.get("handlerSeconds"),

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
+from sandbox.lambda_context import LocalContext  # no moto: cheap to load in every process
+
 # what every handler imports before its own code: loaded once by the zygote and shared by its forks
 PRELOAD = ("boto3", "botocore.session", "aws_lambda_powertools", "aws_lambda_powertools.logging",
            "aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.typing",
@@ -69,9 +71,7 @@ def invoke(handler: Callable[[Any, Any], Any], event_text: str, context: Any) ->
     return result
 
 
-def context_from(environ: dict[str, str]) -> Any:
-    from sandbox.lambda_context import LocalContext
-
+def context_from(environ: dict[str, str]) -> LocalContext:
     return LocalContext(environ["LAMBDA_FUNCTION_NAME"], environ["LAMBDA_FUNCTION_ARN"],
                         int(environ["LAMBDA_MEMORY"]), int(environ["LAMBDA_TIMEOUT"]))
 

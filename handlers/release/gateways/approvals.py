@@ -50,8 +50,9 @@ class ApprovalStore:
         """Record the decision if the approval is still pending and unexpired, in one conditional write that
         also answers with the record: as the claim left it, or as it stood when another decision, the
         deadline or an unknown key (no record; none is created) refused the claim."""
-        def refused(exc: ClientError) -> dict[str, Any]:
-            return {"refused": exc.response.get("Item")}
+        def refused(exc: ClientError) -> Claim:
+            item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            return Claim(False, _record(key, item) if item else None)
 
         answer = aws.call(
             "dynamodb:UpdateItem", self._client.update_item,
@@ -68,9 +69,7 @@ class ApprovalStore:
                 ":ip": {"S": decision.source_ip},
             },
             ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        if "refused" in answer:
-            return Claim(False, _record(key, answer["refused"]) if answer["refused"] else None)
-        return Claim(True, _record(key, answer["Attributes"]))
+        return answer if isinstance(answer, Claim) else Claim(True, _record(key, answer["Attributes"]))
 
     def release(self, key: str, decision: Decision) -> None:
         """Undo our own claim (the decision could not be delivered), so the approver can try again."""

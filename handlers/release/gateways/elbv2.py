@@ -61,8 +61,8 @@ class LoadBalancing:
         missing = [arn for arn in listener_arns if arn not in items]
         if missing:
             raise ListenerNotFound(f"Listener {', '.join(missing)} no longer exists.")
-        return tuple(observed.Listener(item["ListenerArn"], item["Port"], item["Protocol"],
-                                       tuple(item["DefaultActions"])) for item in map(items.__getitem__, listener_arns))
+        return tuple(observed.Listener(arn, items[arn]["Port"], items[arn]["Protocol"],
+                                       tuple(items[arn]["DefaultActions"])) for arn in listener_arns)
 
     def target_groups(self, arns: Iterable[str]) -> dict[str, observed.TargetGroup]:
         """The pair's target groups with their tags. A target group's name is part of its ARN
