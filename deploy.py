@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bootstrap and operate the ECS blue/green release system. `python deploy.py --help` lists the commands."""
+"""Bootstrap and operate the ECS blue/green release system. `python3 deploy.py --help` lists the commands."""
 
 import sys
 from pathlib import Path

@@ -57,7 +57,7 @@ def speed(repeats: int) -> list[str]:
         seconds, _ = common.deploy_ok("rollback")
         rollback.append(seconds)
     rows = [
-        ("`python deploy.py` from nothing to production serving, every target healthy", f"{bootstrap:.1f} s"),
+        ("`python3 deploy.py` from nothing to production serving, every target healthy", f"{bootstrap:.1f} s"),
         ("release --approve, sandbox defaults (10 s health polls, 10 s bake)", common.describe(default_release)),
         ("release --approve, 2 s health polls, 10 s bake", common.describe(fast_release)),
         ("engine time per release: execution minus its Wait states and the approval wait",
@@ -119,7 +119,8 @@ def startup(_: int) -> list[str]:
     with_deps = len(package.build_zip(cache[-1])) if cache else None
     sizes = [("deployment package, handlers only (sandbox)", f"{zip_size / 1024:.0f} KiB"),
              ("deployment package with dependencies (AWS, arm64)",
-              f"{with_deps / 1024 / 1024:.1f} MiB" if with_deps else "not built yet: run `python deploy.py --aws ...`")]
+              f"{with_deps / 1024 / 1024:.1f} MiB" if with_deps
+              else "not built yet: run `python3 deploy.py --aws ...`")]
     return ["### Handler start-up and package", "",
             "Time each import takes in a new interpreter, measured inside it (median of 9, after one run that "
             "compiles the bytecode), with tracing off as in the sandbox.", "",
@@ -157,7 +158,7 @@ def main() -> int:
         "startup": startup, "suite": suite}
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
-    print(f"Measuring on {machine}, in the sandbox (`python deploy.py`).\n", flush=True)
+    print(f"Measuring on {machine}, in the sandbox (`python3 deploy.py`).\n", flush=True)
     sections: list[list[str]] = []
     try:
         for name in chosen:

@@ -1,4 +1,4 @@
-"""`python deploy.py`: bootstrap and operate the release system, in the sandbox (default) or on AWS (--aws)."""
+"""`python3 deploy.py`: bootstrap and operate the release system, in the sandbox (default) or on AWS (--aws)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     """Each command's own options belong to that command only; `deploy.py [OPTIONS]` with no command is `up`
     (see `main`), so an option can never be taken by one command and then ignored by another."""
     common = _common(given_only=True)
-    top = argparse.ArgumentParser(prog="python deploy.py", parents=[_common(given_only=False)], description=__doc__,
+    top = argparse.ArgumentParser(prog="python3 deploy.py", parents=[_common(given_only=False)], description=__doc__,
                                   epilog="With no COMMAND: up.")
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     up = commands.add_parser("up", parents=[common], help="bootstrap or update everything (the default)")
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None, sandbox: Sandbox | None = None) -> int:
         console.error(f"error: {explain(exc)}")
         return 1
     except KeyboardInterrupt:
-        console.error("interrupted: a release already started keeps running; `python deploy.py status` shows it")
+        console.error("interrupted: a release already started keeps running; `python3 deploy.py status` shows it")
         return 130
 
 
@@ -196,7 +196,7 @@ def _target(args: argparse.Namespace, console: Console, start: bool = False) -> 
         raise DeployError(f"{' and '.join(given)} go with --aws: the sandbox is one local region with no "
                           "profiles. Add --aws to act on AWS, or leave them out. Nothing was changed.")
     if args.sandbox is None:
-        raise DeployError("The sandbox is started by `python deploy.py`; pass --aws to act on AWS.")
+        raise DeployError("The sandbox is started by `python3 deploy.py`; pass --aws to act on AWS.")
     target: Target = args.sandbox.open(console, start)
     return target
 
@@ -266,7 +266,7 @@ def cmd_pipeline(args: argparse.Namespace, console: Console) -> int:
     system_ = _system(args, console)
     execution = pipelines.retry(system_)
     console.result({"pipelineExecutionId": execution},
-                   [f"started pipeline execution {execution} on the latest commit; `python deploy.py status` "
+                   [f"started pipeline execution {execution} on the latest commit; `python3 deploy.py status` "
                     "follows it"])
     return 0
 
@@ -276,7 +276,7 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     running = releases.running_releases(system_)
     if running:  # checked before green is touched: the engine's lock would refuse the release anyway
         raise DeployError(f"ReleaseInProgress: {running[0]['name']} is running (at '{running[0]['step']}'). Wait for "
-                          "it, or decide it (`python deploy.py approve` / `reject`). Nothing was changed.")
+                          "it, or decide it (`python3 deploy.py approve` / `reject`). Nothing was changed.")
     request: dict[str, Any] = {**system_.base_request(), "expectedImage": args.image,
                                "description": f"deploy.py release --image {args.image}"}
     traffic = system_.traffic_defaults()  # the stack's policy, then what this release asks
@@ -315,7 +315,7 @@ def _on_approval(args: argparse.Namespace, console: Console, system_: releases.S
                          f"{DELIVERY_WORDS[delivery]}")
             return
         console.step(f"waiting for approval: open {system_.target.approval_hint()}, or run "
-                     "`python deploy.py approve` / `reject`")
+                     "`python3 deploy.py approve` / `reject`")
 
     return ask
 
@@ -374,7 +374,7 @@ def cmd_inbox(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_down(args: argparse.Namespace, console: Console) -> int:
     if args.aws or args.sandbox is None:
-        raise DeployError("`down` stops the sandbox. To remove the system from AWS: python deploy.py destroy --aws")
+        raise DeployError("`down` stops the sandbox. To remove the system from AWS: python3 deploy.py destroy --aws")
     stopped = args.sandbox.stop(console)
     console.result({"stopped": stopped}, ["sandbox stopped and its state removed" if stopped
                                           else "the sandbox was not running"])
@@ -383,7 +383,7 @@ def cmd_down(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
     if not args.aws:
-        raise DeployError("`destroy` is for AWS (--aws). To stop the sandbox: python deploy.py down")
+        raise DeployError("`destroy` is for AWS (--aws). To stop the sandbox: python3 deploy.py down")
     target = aws_target(args.region, args.profile)
     settings = Settings(name=args.name or Settings.name, bucket=args.bucket)
     result = system.destroy(target, settings, console, dry_run=args.dry_run)

@@ -66,7 +66,8 @@ def retry(system_: System) -> str:
     pipeline = name(system_)
     if pipeline is None:
         raise DeployError(f"{system_.settings.stack} has no pipeline: it was deployed without one. Add it with "
-                          "`python deploy.py --aws --connection-arn ARN --repository OWNER/NAME`. Nothing was changed.")
+                          "`python3 deploy.py --aws --connection-arn ARN --repository OWNER/NAME`. "
+                          "Nothing was changed.")
     return str(system_.target.client("codepipeline").start_pipeline_execution(name=pipeline)["pipelineExecutionId"])
 
 

@@ -18,7 +18,7 @@ from .state import SIDES, Observed, StackState
 # What to do about a stack that cannot be updated, by status.
 RECOVERY = {
     "ROLLBACK_COMPLETE": "its first creation failed and was rolled back; delete it "
-                         "(`python deploy.py destroy --aws`) and deploy again",
+                         "(`python3 deploy.py destroy --aws`) and deploy again",
     "ROLLBACK_FAILED": "delete it in the CloudFormation console (retain the resources it names), then deploy again",
     "DELETE_FAILED": "delete it again in the CloudFormation console, retaining the resources it names",
     "UPDATE_ROLLBACK_FAILED": "run `aws cloudformation continue-update-rollback --stack-name {name}`, "
@@ -221,7 +221,7 @@ def plan_up(settings: Settings, artifacts: Artifacts, observed: Observed, tls_on
     check_updatable(observed.service)
     if observed.running:
         raise DeployError(f"A release is in progress ({', '.join(observed.running)}): an update now could move "
-                          "production under it. Wait for it to end (`python deploy.py status`), or decide or "
+                          "production under it. Wait for it to end (`python3 deploy.py status`), or decide or "
                           "abort it, then deploy again. Nothing was changed.")
     steps: list[Step] = []
     bucket = observed.bucket
@@ -270,12 +270,12 @@ def plan_up(settings: Settings, artifacts: Artifacts, observed: Observed, tls_on
 def plan_images(settings: Settings, observed: Observed, images: Mapping[str, str]) -> list[Step]:
     """Update the service pair's images (Code1/Code2); every other parameter keeps its deployed value."""
     if observed.parent is None or observed.service is None:
-        raise DeployError(f"{settings.stack} is not fully deployed here. Run `python deploy.py` first.")
+        raise DeployError(f"{settings.stack} is not fully deployed here. Run `python3 deploy.py` first.")
     check_updatable(observed.service)
     bucket, key = observed.parent.parameter("CodeBucket"), observed.parent.parameter("ServiceTemplateKey")
     if not (bucket and key):
         raise DeployError(f"Stack {settings.stack} does not say where its service template is (CodeBucket, "
-                          "ServiceTemplateKey). Run `python deploy.py` to repair it.")
+                          "ServiceTemplateKey). Run `python3 deploy.py` to repair it.")
     # The deployed values, stated (the stack has no NoEcho parameter): the plan says exactly what is sent.
     parameters: dict[str, Value] = dict(observed.service.parameters)
     parameters.update({side: images[side] for side in SIDES if side in images})

@@ -261,7 +261,7 @@ def abort(system_: System, reason: str) -> str:
     """Roll the running release back: reject it while it waits for approval, else ask its watch to roll back."""
     running = running_releases(system_)
     if not running:
-        raise DeployError("No release is running. To put the previous version back: python deploy.py rollback")
+        raise DeployError("No release is running. To put the previous version back: python3 deploy.py rollback")
     release = running[0]
     if release["step"] == APPROVAL:
         decide(system_, approve=False, reason=reason, execution_arn=release["execution"])

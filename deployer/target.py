@@ -80,8 +80,8 @@ class AwsTarget:
     session: boto3.Session
     _account: str | None = None
 
-    deploy_hint = "python deploy.py --aws"
-    release_hint = "python deploy.py release --aws --image <your image, e.g. an ECR repository URI:tag>"
+    deploy_hint = "python3 deploy.py --aws"
+    release_hint = "python3 deploy.py release --aws --image <your image, e.g. an ECR repository URI:tag>"
     bundles_dependencies = True
     tls_only_bucket = True
 

@@ -55,7 +55,7 @@ def running() -> SandboxInfo | None:
 def require_running() -> SandboxInfo:
     info = running()
     if info is None:
-        raise DeployError("The sandbox is not running. Start it with `python deploy.py`.")
+        raise DeployError("The sandbox is not running. Start it with `python3 deploy.py`.")
     return info
 
 
@@ -68,7 +68,7 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
     if info:
         if "SANDBOX_LAMBDA_RUNTIME" in os.environ and info.lambda_runtime != runtime:
             raise DeployError(f"The running sandbox uses the {info.lambda_runtime} Lambda runtime, not {runtime}. "
-                              "Run `python deploy.py down` first to start it again with another.")
+                              "Run `python3 deploy.py down` first to start it again with another.")
         console.step(f"reusing the sandbox at {info.endpoint} (pid {info.pid})")
         return info
     for port in (PORT, WEB_PORT):
@@ -121,7 +121,7 @@ def _wait_until_serving(target_: Target, settings: Settings, console: Console, t
         except OSError:
             pass
         time.sleep(0.3)
-    console.step(f"production is not serving yet at {url}; `python deploy.py status` shows target health")
+    console.step(f"production is not serving yet at {url}; `python3 deploy.py status` shows target health")
 
 
 def wait_for_repository(path: Path, console: Console, timeout: float = 15) -> None:

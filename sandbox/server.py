@@ -1,4 +1,4 @@
-"""The sandbox process: moto in server mode plus the emulators, until `python deploy.py down`.
+"""The sandbox process: moto in server mode plus the emulators, until `python3 deploy.py down`.
 
     python -m sandbox.server --state .sandbox --port 4566 --web-port 9000
 

@@ -54,8 +54,8 @@ class SandboxTarget:
 
     region = REGION
     where = "the sandbox"
-    deploy_hint = "python deploy.py"
-    release_hint = "python deploy.py release --image sample-app:v2"
+    deploy_hint = "python3 deploy.py"
+    release_hint = "python3 deploy.py release --image sample-app:v2"
     bundles_dependencies = False  # the handlers run with this machine's packages
     tls_only_bucket = False  # the sandbox's S3 is plain HTTP on loopback, where a TLS-only policy refuses all
 

@@ -30,7 +30,7 @@ def acquire(store: LockStore, workflow: Workflow, key: str, execution_arn: str, 
     if status == "RUNNING":
         raise ReleaseInProgress(
             f"Release {holder.rsplit(':', 1)[-1]} is running on this load balancer ({holder}). Wait for it to "
-            "finish (`python deploy.py status` shows where it is), then release again. Nothing was changed.")
+            "finish (`python3 deploy.py status` shows where it is), then release again. Nothing was changed.")
     if not store.take_over(key, holder, execution_arn, now):
         raise ReleaseInProgress(f"Another release took the lock of finished release {holder} first. "
                                 "Nothing was changed; release again when it has finished.")

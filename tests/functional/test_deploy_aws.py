@@ -1,4 +1,4 @@
-"""`python deploy.py --aws` end to end against moto: the real boto3 calls of the AWS path."""
+"""`python3 deploy.py --aws` end to end against moto: the real boto3 calls of the AWS path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Driving the tests' own sandbox as a user does: `python deploy.py` commands and plain HTTP."""
+"""Driving the tests' own sandbox as a user does: `python3 deploy.py` commands and plain HTTP."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """From commit to production in the sandbox: the deployed pipeline builds, deploys to green and releases each commit.
 
-A user's path, in order: commit to the repository `python deploy.py` printed, find the approval link in the inbox,
+A user's path, in order: commit to the repository `python3 deploy.py` printed, find the approval link in the inbox,
 approve, see production serve the commit. Real git, real HTTP, the pipeline as CloudFormation deployed it.
 """
 
@@ -82,7 +82,7 @@ def ended(sha: str, timeout: float = 240) -> dict[str, Any]:
 
 
 def shown(sha: str) -> dict[str, Any]:
-    """The execution as `python deploy.py status --json` shows it."""
+    """The execution as `python3 deploy.py status --json` shows it."""
     found: list[dict[str, Any]] = [e for e in status()["pipeline"]["executions"] if e["commit"] == sha]
     assert found, f"status does not show the execution of {sha[:12]}"
     return found[0]

@@ -64,7 +64,7 @@ def test_the_first_command_installs_and_starts_the_sandbox_on_a_stock_python(tmp
     try:
         assert first.returncode == 0, first.stdout + first.stderr
         assert "creating a virtual environment" in first.stderr and (clone / ".venv").is_dir()
-        assert "Deployed." in first.stdout and "Next: python deploy.py release" in first.stdout
+        assert "Deployed." in first.stdout and "Next: python3 deploy.py release" in first.stdout
         with urllib.request.urlopen("http://127.0.0.1:8000/version", timeout=5) as response:
             assert b"v1" in response.read()
     finally:

@@ -1,4 +1,4 @@
-"""The sandbox as a user meets it: `python deploy.py` commands, real HTTP through the local load balancer."""
+"""The sandbox as a user meets it: `python3 deploy.py` commands, real HTTP through the local load balancer."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def sandbox() -> Iterator[subprocess.CompletedProcess[str]]:
 def test_bootstrap_from_nothing_serves_the_initial_version(sandbox: subprocess.CompletedProcess[str]) -> None:
     assert sandbox.returncode == 0, sandbox.stdout + sandbox.stderr
     assert f"production serves at http://127.0.0.1:{PRODUCTION}/" in sandbox.stdout
-    assert "inbox" in sandbox.stdout and "Next: python deploy.py release" in sandbox.stdout
+    assert "inbox" in sandbox.stdout and "Next: python3 deploy.py release" in sandbox.stdout
     assert version(PRODUCTION) == "v1" and version(TEST) == "v1"
     again = deploy()
     assert again.returncode == 0 and "reusing the sandbox" in again.stdout and "Nothing changed" in again.stdout
