@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("SANDBOX_STATE", ROOT / ".sandbox"))
 PORT = int(os.environ.get("SANDBOX_PORT", "4566"))
 WEB_PORT = int(os.environ.get("SANDBOX_WEB_PORT", "9000"))
+ENDED = ("Z", "X", "x")  # /proc/PID/stat states of a process that has exited
 LAMBDA_RUNTIMES = ("warm", "fresh")  # sandbox.lambda_runtime.RUNTIMES, named here without importing moto
 
 
@@ -43,7 +44,7 @@ def running() -> SandboxInfo | None:
     except (OSError, ValueError):
         return None
     info = SandboxInfo(int(data["pid"]), data["endpoint"], data["web_url"], data.get("lambdaRuntime", "warm"))
-    if not _alive(info.pid):
+    if not process_runs(info.pid):
         return None
     try:
         urllib.request.urlopen(f"{info.endpoint}/moto-api/", timeout=2).close()  # noqa: S310 - loopback
@@ -144,12 +145,12 @@ def stop(console: Console, timeout: float = 20) -> bool:
     info = running()
     pid = info.pid if info else _recorded_pid()
     stopped = False
-    if pid and _alive(pid):
+    if pid and process_runs(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_runs(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
+        if process_runs(pid):
             os.killpg(pid, signal.SIGKILL)
         stopped = True
     shutil.rmtree(STATE, ignore_errors=True)
@@ -163,16 +164,18 @@ def _recorded_pid() -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def process_runs(pid: int) -> bool:
+    """Whether `pid` still runs. A process that has ended but is still listed (a zombie waiting for its parent,
+    or one the kernel is releasing, state X) runs nothing and holds no port."""
     try:
         os.kill(pid, 0)
     except OSError:
         return False
-    try:  # a zombie is not alive
+    try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] != "Z"
+            return stat.read().rpartition(")")[2].split()[0] not in ENDED  # the state follows "(name)"
     except OSError:
-        return True
+        return False  # gone between the two looks
 
 
 def port_free(port: int) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from sandbox import control
 from tests.sandbox.cli import (
     ENDPOINT_PORT,
     PRODUCTION,
@@ -344,7 +345,7 @@ def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
     result = deploy("down")
     assert result.returncode == 0 and "stopped" in result.stdout
     for pid in [*pids, server_pid]:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert not control.process_runs(pid)
     for port in (ENDPOINT_PORT, WEB_PORT, PRODUCTION, TEST, *SECOND):
         assert not port_open(port), f"port {port} still open"
     assert not STATE.exists()
@@ -359,8 +360,7 @@ def _task_processes(marker: bytes = b"sandbox.webapp") -> list[int]:
     for proc in Path("/proc").iterdir():
         try:
             command = (proc / "cmdline").read_bytes().split(b"\0")
-            alive = (proc / "stat").read_text().split()[2] != "Z"
-            if alive and marker in command and Path(proc / "cwd").resolve() == ROOT:
+            if control.process_runs(int(proc.name)) and marker in command and Path(proc / "cwd").resolve() == ROOT:
                 found.append(int(proc.name))
         except (OSError, ValueError):
             continue
