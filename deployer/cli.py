@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from release import defaults
-from release.config import parse_request
+from release.config import JUDGE_MODES, parse_request
 from release.deciding import Delivery
 from release.exceptions import InvalidInput, ReleaseError
 
@@ -44,13 +44,13 @@ DEPLOY_FLAGS = {
     "container_port": "container_port", "health_check_path": "health_check_path",
     "connection_arn": "connection_arn", "repository": "repository", "branch": "branch", "bucket": "bucket",
     "strategy": "strategy", "bake_seconds": "bake_seconds", "alarm": "alarm_names", "name": "name",
-    "health_deadline_seconds": "health_deadline_seconds"}
+    "health_deadline_seconds": "health_deadline_seconds", "judge": "judge"}
 
 REQUEST_FLAGS = {  # the release request's fields, as `deploy.py release` spells them
     "traffic.strategy": "--strategy", "traffic.bakeSeconds": "--bake", "traffic.alarms": "--alarm",
     "traffic.checkIntervalSeconds": "--check-interval", "health.pollIntervalSeconds": "--health-interval",
     "health.deadlineSeconds": "--health-deadline", "approval.timeoutSeconds": "--approval-timeout",
-    "expectedImage": "--image"}
+    "expectedImage": "--image", "traffic.judge.enabled": "--judge"}
 
 DELIVERY_WORDS = {
     Delivery.DELIVERED: "decision delivered",
@@ -114,6 +114,8 @@ def parser() -> argparse.ArgumentParser:
         help="CloudWatch alarm that rolls a release back (repeatable)")
     add("--health-deadline-seconds", type=int, help="releases' default: how long green may take to become "
         f"healthy (default: {defaults.HEALTH_DEADLINE_SECONDS})")
+    add("--judge", choices=JUDGE_MODES, help="releases' default: judge green against blue on the load balancer's "
+        "metrics and roll back when it is significantly worse (auto, the default: canary and linear releases)")
     commands.add_parser("status", parents=[common],
                         help="which side is live, images, health, releases running, the pipeline's latest runs")
     pipeline = commands.add_parser("pipeline", parents=[common], help="the release pipeline")
@@ -133,6 +135,9 @@ def parser() -> argparse.ArgumentParser:
     release.add_argument("--alarm", action="append", metavar="ALARM_NAME",
                          help="CloudWatch alarm that rolls the release back (repeatable; default: the stack's)")
     release.add_argument("--check-interval", type=int, help="seconds between alarm checks while shifting/baking")
+    release.add_argument("--judge", choices=["on", "off"], help="judge green against blue on the load balancer's "
+                         "metrics while traffic moves and during the bake; default: the stack's (auto: on for "
+                         "canary and linear)")
     abort = commands.add_parser("abort", parents=[common],
                                 help="roll the running release back to blue now (during a shift or the bake)")
     abort.add_argument("--reason", default="aborted from the command line")
@@ -284,6 +289,8 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     traffic.update({key: value for key, value in asked.items() if value is not None})
     if args.check_interval is not None:
         traffic["checkIntervalSeconds"] = args.check_interval
+    if args.judge is not None:
+        traffic["judge"] = {**traffic.get("judge", {}), "enabled": args.judge == "on"}
     request["traffic"] = traffic
     deadline = system_.settings.health_deadline_seconds if args.health_deadline is None else args.health_deadline
     health = {key: value for key, value in (("deadlineSeconds", deadline),

@@ -126,6 +126,7 @@ _RECORDED: dict[str, tuple[str, Callable[[str], Any]]] = {
     "health_check_path": ("HealthCheckPath", str), "connection_arn": ("ConnectionArn", str),
     "repository": ("RepositoryId", str), "branch": ("BranchName", str), "strategy": ("Strategy", str),
     "bake_seconds": ("BakeSeconds", int), "health_deadline_seconds": ("HealthDeadlineSeconds", int),
+    "judge": ("Judge", str), "judge_period_seconds": ("JudgePeriodSeconds", int),
 }
 
 
@@ -177,6 +178,7 @@ def parent_parameters(settings: Settings, artifacts: Artifacts, live_side: str) 
         "Strategy": settings.strategy, "BakeSeconds": str(settings.bake_seconds),
         "HealthDeadlineSeconds": str(settings.health_deadline_seconds),
         "AlarmNames": ",".join(settings.alarm_names),
+        "Judge": settings.judge, "JudgePeriodSeconds": str(settings.judge_period_seconds),
         **settings.extra_parameters,
     }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from release import defaults
 from release.approval import Decision
-from release.config import parse_request
+from release.config import judge_request, parse_request
 from release.deciding import Delivery, deliver_decision
 from release.discovery import discover
 from release.exceptions import ReleaseError
@@ -71,7 +71,8 @@ class System:
     def traffic_defaults(self) -> dict[str, Any]:
         """The stack's release policy: what a release uses unless it asks otherwise."""
         return {"strategy": self.settings.strategy, "bakeSeconds": self.settings.bake_seconds,
-                "alarms": list(self.settings.alarm_names)}
+                "alarms": list(self.settings.alarm_names),
+                "judge": judge_request(self.settings.judge, self.settings.judge_period_seconds)}
 
     def topology(self, allow_split: bool = False) -> Topology:
         try:

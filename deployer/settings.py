@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from release import defaults
-from release.config import parse_strategy
+from release.config import JUDGE_MODES, parse_strategy
 
 from .errors import DeployError
 
@@ -38,6 +38,8 @@ class Settings:
     bake_seconds: int = defaults.BAKE_SECONDS
     health_deadline_seconds: int = defaults.HEALTH_DEADLINE_SECONDS
     alarm_names: tuple[str, ...] = ()
+    judge: str = "auto"  # release.config.JUDGE_MODES
+    judge_period_seconds: int = defaults.JUDGE_PERIOD_SECONDS
     extra_parameters: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -88,5 +90,7 @@ def validate(settings: Settings) -> None:
         parse_strategy(settings.strategy)
     except ValueError as exc:
         problems.append(f"--strategy: {exc}")
+    if settings.judge not in JUDGE_MODES:
+        problems.append(f"--judge must be one of {', '.join(JUDGE_MODES)}, got {settings.judge!r}")
     if problems:
         raise DeployError("Cannot deploy:\n  - " + "\n  - ".join(problems) + "\nNothing was changed.")

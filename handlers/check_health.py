@@ -1,4 +1,8 @@
-"""Lambda: one health check of green; says how long to wait before the next, or fails at the deadline."""
+"""Lambda: one health check of green; says how long to wait before the next, or fails.
+
+It fails at the deadline, or at once when consecutive checks find green failing for a definite reason (its tasks
+keep stopping, or every target fails its health checks), naming the stopped tasks' reasons.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from release.checks import check_side
 from release.exceptions import GreenUnhealthy
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
-from release.health import compute_wait_seconds, describe_failure
+from release.health import compute_wait_seconds, describe_failure, describe_stopped
 from release.observability import logger, tracer
 
 
@@ -19,22 +23,29 @@ from release.observability import logger, tracer
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config, topology = event["config"], event["topology"]
+    policy, green = config["health"], topology["green"]["service"]
     poll = event.get("poll") or {}
     now = time.time()
     started_at = float(poll.get("startedAt") or now)
     attempt = int(poll.get("attempt", 0))
-    report = check_side(topology["green"], topology, config["health"]["probe"], LoadBalancing(), Containers())
+    containers = Containers()
+    report = check_side(topology["green"], topology, policy["probe"], LoadBalancing(), containers)
+    failing = int(poll.get("definiteFailures", 0)) + 1 if report["definite"] else 0
     logger.info("Health checked", extra={"attempt": attempt + 1, "healthy": report["healthy"],
-                                         "checks": report["checks"]})
+                                         "checks": report["checks"], "definiteFailures": failing})
     result = {"healthy": report["healthy"], "attempt": attempt + 1, "startedAt": started_at,
-              "waitSeconds": 0, "report": report}
+              "waitSeconds": 0, "report": report, "definiteFailures": failing}
     if report["healthy"]:
         return result
-    elapsed = now - started_at
-    wait = compute_wait_seconds(attempt, elapsed, config["health"])
+    if policy["failFastChecks"] and failing >= policy["failFastChecks"]:
+        stopped = containers.stopped_tasks(green["clusterArn"], green["serviceName"])
+        raise GreenUnhealthy(
+            f"{green['serviceName']} is failing and waiting will not fix it: {report['definite']}, in "
+            f"{failing} consecutive checks over {now - started_at:.0f} s. Stopped tasks: {describe_stopped(stopped)}. "
+            f"Checks: {describe_failure(report)}. Fix green and release again.")
+    wait = compute_wait_seconds(attempt, now - started_at, policy, failing=failing > 0)
     if wait is None:
         raise GreenUnhealthy(
-            f"{topology['green']['service']['serviceName']} did not become healthy within "
-            f"{config['health']['deadlineSeconds']} s ({attempt + 1} checks): {describe_failure(report)}. "
-            "Fix green and release again.")
+            f"{green['serviceName']} did not become healthy within {policy['deadlineSeconds']} s "
+            f"({attempt + 1} checks): {describe_failure(report)}. Fix green and release again.")
     return {**result, "waitSeconds": wait}

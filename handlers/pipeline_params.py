@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from release import defaults
-from release.config import parse_request
+from release.config import judge_request, parse_request
 from release.discovery import discover
 from release.exceptions import ReleaseError
 from release.gateways.ecs import Containers
@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         "testPort": int(os.environ.get("TEST_PORT", defaults.TEST_PORT)),
         "traffic": {"strategy": os.environ.get("STRATEGY", defaults.STRATEGY),
                     "bakeSeconds": int(os.environ.get("BAKE_SECONDS", defaults.BAKE_SECONDS)),
-                    "alarms": [a.strip() for a in os.environ.get("ALARM_NAMES", "").split(",") if a.strip()]},
+                    "alarms": [a.strip() for a in os.environ.get("ALARM_NAMES", "").split(",") if a.strip()],
+                    "judge": judge_request(os.environ.get("JUDGE", "auto"),
+                                           int(os.environ.get("JUDGE_PERIOD_SECONDS", defaults.JUDGE_PERIOD_SECONDS)))},
         "health": {"deadlineSeconds": int(os.environ.get("HEALTH_DEADLINE_SECONDS",
                                                          defaults.HEALTH_DEADLINE_SECONDS))}}
     try:

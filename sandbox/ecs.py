@@ -3,7 +3,9 @@
 A task gets its own loopback address (127.0.x.y, as awsvpc gives each task its own IP) and listens
 on the container port; it is registered in the service's target groups. When the task definition
 changes, new tasks start first; the old ones are deregistered and stopped once the new ones are
-healthy (ECS's rolling update with minimum healthy 100%).
+healthy (ECS's rolling update with minimum healthy 100%). A task that exits, or whose target fails the load
+balancer's health checks, is stopped and replaced as ECS's service scheduler does; it is kept as a STOPPED task
+with ECS's stopped reason (ListTasks/DescribeTasks), and counted in the deployment's failedTasks.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COLOURS = {"code1": "#2563eb", "code2": "#16a34a"}
 _ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+):(.+)$")
 CRASH_BACKOFF = 5.0  # seconds before a service whose task crashed starts another (ECS backs off too)
+STOPPED_KEPT = 20  # stopped tasks kept per service (ECS shows them for at least an hour)
 _addresses = (f"127.0.{a}.{b}" for a, b in itertools.product(range(1, 250), range(2, 250)))
 
 
@@ -45,6 +48,7 @@ class Task:
     image: str
     process: subprocess.Popen[bytes]
     started: float = field(default_factory=time.monotonic)
+    pull_error: str | None = None  # CannotPullContainerError: the task stops at once
 
     @property
     def target(self) -> dict[str, Any]:
@@ -57,6 +61,8 @@ class EcsEmulator:
         self.log_dir = log_dir
         self.registry = Registry(log_dir / "registry")
         self.backoff: dict[str, float] = {}  # service ARN -> when it may start a task again
+        self.failed: dict[tuple[str, str], int] = {}  # (service ARN, task definition) -> tasks that failed
+        self.stopped: dict[str, list[str]] = {}  # service ARN -> its stopped tasks' ARNs in moto, oldest first
         self.lock = threading.Lock()
         self.closed = False  # after shutdown, a reconcile already waiting for the lock must start nothing
 
@@ -76,9 +82,10 @@ class EcsEmulator:
         tasks = self.tasks.setdefault(service.arn, [])
         current = [t for t in tasks if t.task_definition == service.task_definition]
         old = [t for t in tasks if t.task_definition != service.task_definition]
-        for task in [t for t in tasks if t.process.poll() is not None]:  # crashed: replace it
+        for task, reason in self._failing(service, tasks):  # stopped by ECS's scheduler: replace it
             tasks.remove(task)
-            self._deregister(service, [task])
+            self._stop([task], service)
+            self._record_stopped(backend, service, task, reason)
             current = [t for t in current if t is not task]
             self.backoff[service.arn] = time.monotonic() + CRASH_BACKOFF
         while len(current) < service.desired_count and time.monotonic() >= self.backoff.get(service.arn, 0):
@@ -115,7 +122,8 @@ class EcsEmulator:
         with (self.log_dir / f"task-{address}.log").open("ab") as log:  # the task keeps its own descriptor
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log,  # noqa: S603 - the image's command
                                        start_new_session=True)
-        task = Task(address, port, service.task_definition, image, process)
+        task = Task(address, port, service.task_definition, image, process,
+                    pull_error=env.get("PULL_ERROR") if env else None)
         for group in self._groups(service):
             moto_ext.set_target_health(group.arn, address, "initial", "Elb.RegistrationInProgress",
                                        "Target registration is in progress")
@@ -145,7 +153,8 @@ class EcsEmulator:
                 raise FileNotFoundError(f"the image has no folder {config.get('WorkingDir')}")
         except Exception as exc:  # noqa: BLE001 - any failure to pull is the task's CannotPullContainerError, as on ECS
             reason = f"CannotPullContainerError: {image}: {type(exc).__name__}: {exc}"
-            return [sys.executable, "-c", f"import sys; sys.exit({reason!r})"], ROOT, {"PATH": os.defpath}
+            return [sys.executable, "-c", f"import sys; sys.exit({reason!r})"], ROOT, {"PATH": os.defpath,
+                                                                                      "PULL_ERROR": reason}
         argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
         if argv and argv[0] in ("python", "python3"):
             argv[0] = sys.executable
@@ -154,6 +163,38 @@ class EcsEmulator:
         env.update({e["name"]: e["value"] for e in container.get("environment") or []})
         env.update(HOST=address, PORT=str(port))
         return argv, workdir, env
+
+    def _failing(self, service: Any, tasks: list[Task]) -> list[tuple[Task, str]]:
+        """The tasks ECS's scheduler would stop now, with its stopped reason: exited, or failing the load
+        balancer's health checks."""
+        failing = []
+        for task in tasks:
+            code = task.process.poll()
+            if code is not None:
+                failing.append((task, task.pull_error or f"Essential container in task exited (exit code {code})"))
+                continue
+            unhealthy = [g.arn for g in self._groups(service)
+                         if moto_ext.TARGET_HEALTH.get((g.arn, task.address), ("initial",))[0] == "unhealthy"]
+            if unhealthy:
+                failing.append((task, f"Task failed ELB health checks in (target-group {unhealthy[0]})"))
+        return failing
+
+    def _record_stopped(self, backend: Any, service: Any, task: Task, reason: str) -> None:
+        """The stopped task as ECS lists it (group service:NAME, desired and last status STOPPED), and one more
+        failed task for the deployment."""
+        key = (service.arn, task.task_definition)
+        self.failed[key] = self.failed.get(key, 0) + 1
+        try:
+            cluster = backend._get_cluster(service.cluster_name)
+            definition = backend.describe_task_definition(task.task_definition)
+        except Exception:  # noqa: BLE001 - the service is being deleted: nothing to list the task in
+            return
+        stopped = moto_ext.stopped_task(backend, cluster, definition, service, reason, task.process.poll())
+        kept = self.stopped.setdefault(service.arn, [])
+        kept.append(stopped)
+        for arn in kept[:-STOPPED_KEPT]:
+            backend.tasks.get(cluster.name, {}).pop(arn, None)
+        del kept[:-STOPPED_KEPT]
 
     def _groups(self, service: Any) -> list[Any]:
         backend = elbv2_backends[ACCOUNT][REGION]
@@ -184,7 +225,8 @@ class EcsEmulator:
         service.pending_count = max(service.desired_count - running, 0)
         primary = {"id": f"ecs-svc/{abs(hash(service.task_definition)) % 10**12}", "status": "PRIMARY",
                    "taskDefinition": service.task_definition, "desiredCount": service.desired_count,
-                   "runningCount": running, "pendingCount": service.pending_count, "failedTasks": 0,
+                   "runningCount": running, "pendingCount": service.pending_count,
+                   "failedTasks": self.failed.get((service.arn, service.task_definition), 0),
                    "rolloutState": "COMPLETED" if healthy >= service.desired_count and not old else "IN_PROGRESS",
                    "createdAt": utcnow(), "updatedAt": utcnow(), "launchType": "FARGATE"}
         deployments = [primary]

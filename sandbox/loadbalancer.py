@@ -2,9 +2,9 @@
 
 Each listener of every load balancer in the emulator gets a local HTTP proxy on its own port. A
 request is routed by the listener's current default action, read per request (weighted forwards
-honoured), to a healthy target of the chosen target group, round robin. The health checker probes
-every registered target with its group's path, interval and thresholds, and DescribeTargetHealth
-reports what it saw.
+honoured), to a healthy target of the chosen target group, round robin, and counted in the group's
+CloudWatch metrics (`lb_metrics`). The health checker probes every registered target with its group's
+path, interval and thresholds, and DescribeTargetHealth reports what it saw.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from moto.elbv2.models import elbv2_backends
 
 from . import moto_ext
+from .lb_metrics import LoadBalancerMetrics
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -87,46 +88,51 @@ class HealthChecker:
 class Proxies:
     """One local proxy per emulated listener port."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", metrics: LoadBalancerMetrics | None = None) -> None:
         self.host = host
+        self.metrics = metrics or LoadBalancerMetrics()
         self.servers: dict[int, ThreadingHTTPServer] = {}
         self.round_robin: dict[str, itertools.count[int]] = {}
         self.failed_binds: dict[int, str] = {}
 
     def reconcile(self) -> None:
         backend = elbv2_backends[ACCOUNT][REGION]
-        ports = {int(listener.port): str(listener.arn) for lb in list(backend.load_balancers.values())
+        ports = {int(listener.port): (str(listener.arn), str(lb.arn)) for lb in list(backend.load_balancers.values())
                  for listener in list(lb.listeners.values())}
         for port in [p for p in self.servers if p not in ports]:
             self.servers.pop(port).shutdown()
-        for port, arn in ports.items():
+        for port, (arn, load_balancer) in ports.items():
             if port not in self.servers and port not in self.failed_binds:
-                self._listen(port, arn)
+                self._listen(port, arn, load_balancer)
 
-    def _listen(self, port: int, listener_arn: str) -> None:
+    def _listen(self, port: int, listener_arn: str, load_balancer_arn: str) -> None:
         proxies = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
-                target = proxies.choose(listener_arn)
-                if target is None:
+                chosen = proxies.choose(listener_arn)
+                if chosen is None:
                     self._answer(503, b"503 Service Unavailable: no target\n")
                     return
+                group_arn, target = chosen
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 headers["X-Forwarded-For"] = self.client_address[0]
+                sent = time.monotonic()
                 try:
                     upstream = http.client.HTTPConnection(target[0], target[1], timeout=30)
                     upstream.request(self.command, self.path, body=body, headers=headers)
                     response = upstream.getresponse()
+                    answered = time.monotonic()
                     data = response.read()
                     upstream.close()
                 except OSError:
-                    self._answer(502, b"502 Bad Gateway\n")
+                    self._answer(502, b"502 Bad Gateway\n")  # the ALB's own answer: no target metric
                     return
+                proxies.metrics.record(load_balancer_arn, group_arn, response.status, answered - sent)
                 self.send_response(response.status)
                 for key, value in response.getheaders():
                     if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
@@ -157,7 +163,8 @@ class Proxies:
         threading.Thread(target=server.serve_forever, daemon=True, name=f"listener-{port}").start()
         self.servers[port] = server
 
-    def choose(self, listener_arn: str) -> tuple[str, int] | None:
+    def choose(self, listener_arn: str) -> tuple[str, tuple[str, int]] | None:
+        """(target group ARN, (address, port)) for the next request, or None when there is no target."""
         backend = elbv2_backends[ACCOUNT][REGION]
         listener = backend.listeners.get(listener_arn) if hasattr(backend, "listeners") else None
         if listener is None:
@@ -185,7 +192,7 @@ class Proxies:
             return None
         counter = self.round_robin.setdefault(group.arn, itertools.count())
         target_id, target = pool[next(counter) % len(pool)]
-        return target_id, int(target.get("Port") or group.port)
+        return group.arn, (target_id, int(target.get("Port") or group.port))
 
     def shutdown(self) -> None:
         for server in self.servers.values():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import ipaddress
 import json
+import math
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -941,3 +942,71 @@ def _s3_secure_transport() -> list[Replacement]:
             action, resource, incoming_condition_values={"aws:SecureTransport": "true"})
 
     return [Replacement(FakeBucket, "get_permission", get_permission)]
+
+
+# ECS: stopped tasks, as the sandbox's scheduler records them
+
+
+def stopped_task(backend: Any, cluster: Any, definition: Any, service: Any, reason: str,
+                 exit_code: int | None) -> str:
+    """A STOPPED task of `service` in moto's ECS, with ECS's stopped reason and its essential container's exit
+    code and reason (the sandbox's tasks are local processes moto never sees); its ARN."""
+    from moto.ecs.models import Task as EcsTask
+
+    network = service.network_configuration if definition.network_mode == "awsvpc" else None
+    task = EcsTask(cluster, definition, None, None, backend, group=f"service:{service.name}",
+                   launch_type="FARGATE", started_by=f"ecs-svc/{abs(hash(service.arn)) % 10**12}",
+                   networking_configuration=network)
+    task.desired_status = task.last_status = "STOPPED"
+    task.stopped_reason = reason
+    task.stopped_at = utcnow()  # type: ignore[attr-defined]
+    for container in task.containers:
+        container.last_status = "STOPPED"
+        container.exitCode = exit_code  # type: ignore[assignment]  # None: it never started
+        container.reason = reason if "CannotPull" in reason else None  # type: ignore[attr-defined]
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    return str(task.task_arn)
+
+
+@_patch("list_tasks_by_service")
+def _list_tasks_by_service() -> list[Replacement]:
+    """ECS: ListTasks ignores `serviceName` (moto starts no task for a service); here it lists the service's tasks,
+    those whose group is service:NAME as ECS sets it."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.list_tasks
+
+    def list_tasks(self: Any, cluster_str: str | None = None, container_instance: str | None = None,
+                   family: str | None = None, started_by: str | None = None, service_name: str | None = None,
+                   desiredStatus: str | None = None) -> list[Any]:
+        found = original(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+        if service_name:
+            name = service_name.split("/")[-1]
+            found = [t for t in found if t.group == f"service:{name}"]
+        return list(found)
+
+    return [Replacement(EC2ContainerServiceBackend, "list_tasks", list_tasks)]
+
+
+# CloudWatch
+
+
+@_patch("metric_percentiles")
+def _metric_percentiles() -> list[Replacement]:
+    """CloudWatch: GetMetricData and GetMetricStatistics answer only Sum, Average, Minimum, Maximum and
+    SampleCount; a percentile statistic (p90) gets nothing. Here pNN is the nearest-rank percentile of the values
+    put in the period, as CloudWatch computes it over raw values."""
+    from moto.cloudwatch.models import Statistics
+
+    original = Statistics.get_statistics_for_type
+
+    def get_statistics_for_type(self: Statistics, stat: str) -> Any:
+        if stat.startswith("p") and stat[1:].replace(".", "", 1).isdigit():
+            values = sorted(self.metric_single_values_list)
+            if not values:
+                return None
+            rank = max(1, math.ceil(float(stat[1:]) / 100 * len(values)))
+            return values[rank - 1]
+        return original(self, stat)
+
+    return [Replacement(Statistics, "get_statistics_for_type", get_statistics_for_type)]

@@ -23,6 +23,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from . import inbox, lambda_runtime, moto_ext
 from .ecs import EcsEmulator
+from .lb_metrics import LoadBalancerMetrics
 from .loadbalancer import HealthChecker, Proxies
 from .pipeline.api import install_api
 from .pipeline.runner import PipelineRunner
@@ -31,7 +32,7 @@ from .web import make_server
 LOG = logging.getLogger("sandbox")
 
 
-def loop(stop: threading.Event, period: float, work: Callable[[], None], name: str) -> threading.Thread:
+def loop(stop: threading.Event, period: float, work: Callable[[], object], name: str) -> threading.Thread:
     def run() -> None:
         while not stop.is_set():
             try:
@@ -71,7 +72,8 @@ def main() -> None:
     moto.start()
     ecs = EcsEmulator(args.state)
     health = HealthChecker()
-    proxies = Proxies()
+    metrics = LoadBalancerMetrics()
+    proxies = Proxies(metrics=metrics)
     pipelines = PipelineRunner(args.state, endpoint)
     install_api(pipelines)
     web = make_server("127.0.0.1", args.web_port, endpoint, ecs.describe)
@@ -87,6 +89,7 @@ def main() -> None:
     loop(stop, 0.2, reconcile, "reconcile")
     loop(stop, 0.2, health.run_once, "health")
     loop(stop, 1.0, pipelines.watch, "pipelines")
+    loop(stop, 0.5, metrics.publish, "metrics")
     (args.state / "server.json").write_text(json.dumps({
         "pid": os.getpid(), "endpoint": endpoint, "web_url": f"http://127.0.0.1:{args.web_port}",
         "lambdaRuntime": runtime,

@@ -37,14 +37,15 @@ UNSUPPORTED = {
 
 
 def defaults(name: str = "shop") -> Settings:
-    """What suits one machine: loopback only, a short bake, fast health checks, the sample app, and a pipeline
-    from a local git repository of the sample app's source (sandbox/<name> under the state folder)."""
+    """What suits one machine: loopback only, a short bake, fast health checks, the judge reading the local load
+    balancer's per-second metrics, the sample app, and a pipeline from a local git repository of the sample
+    app's source (sandbox/<name> under the state folder). The health deadline is the product's: a broken
+    version is stopped by the fast gate, not the deadline."""
     return Settings(
         name=name, connection_arn=source.CONNECTION_ARN, repository=f"sandbox/{name}",
         approver_emails=("operators@sandbox.invalid",), test_cidr="127.0.0.1/32",
         production_cidr="127.0.0.1/32", production_port=8000, test_port=8080, container_port=8080,
-        health_check_path="/health", image="sample-app:v1", bake_seconds=10,
-        health_deadline_seconds=60,
+        health_check_path="/health", image="sample-app:v1", bake_seconds=10, judge_period_seconds=1,
         extra_parameters={"HealthCheckIntervalSeconds": "5"})
 
 

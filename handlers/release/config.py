@@ -43,6 +43,9 @@ class HealthConfig(TypedDict):
     deadlineSeconds: int
     pollIntervalSeconds: int
     maxPollIntervalSeconds: int
+    # Stop at once after this many consecutive checks that find green failing for a definite reason (0: wait
+    # for the deadline), like ECS's deployment circuit breaker.
+    failFastChecks: int
     probe: ProbeConfig | None
 
 
@@ -57,6 +60,28 @@ class Strategy(StrEnum):
     LINEAR = "linear"
 
 
+class Insufficient(StrEnum):
+    """What a step whose time is over does when the judge still lacks traffic to decide."""
+
+    PROCEED = "proceed"  # go on, and say the step was not judged
+    HOLD = "hold"  # keep the step (and watching) up to holdSeconds longer, then roll back
+    ROLLBACK = "rollback"
+
+
+class JudgeConfig(TypedDict):
+    enabled: bool
+    periodSeconds: int  # the metrics' period (the ALB publishes per minute; the sandbox per second)
+    significance: float  # a test's p-value below this, with the tolerance exceeded, fails green
+    errorTolerancePercent: float  # points of 5XX rate green may have above blue's
+    latencyPercentile: str  # TargetResponseTime's statistic, e.g. p90
+    latencyTolerancePercent: float  # how much slower than blue green may be, relative ...
+    latencyToleranceMs: float  # ... plus absolute
+    minRequests: int  # per side, to compare 5XX rates
+    minPeriods: int  # per side, periods with traffic, to compare latency
+    onInsufficientTraffic: str
+    holdSeconds: int
+
+
 class TrafficConfig(TypedDict):
     strategy: str
     stepPercent: int  # canary: the canary's share; linear: the increment
@@ -64,6 +89,7 @@ class TrafficConfig(TypedDict):
     bakeSeconds: int  # watching after all traffic is on green
     checkIntervalSeconds: int  # how often alarms and targets are checked while shifting and baking
     alarms: list[str]
+    judge: JudgeConfig
 
 
 class ReleaseConfig(TypedDict):
@@ -111,6 +137,7 @@ def parse_request(raw: Any) -> ReleaseConfig:
                                 problems, "health."),
         "pollIntervalSeconds": _int(health_raw, "pollIntervalSeconds", 10, 0, 3600, problems, "health."),
         "maxPollIntervalSeconds": _int(health_raw, "maxPollIntervalSeconds", 60, 0, 3600, problems, "health."),
+        "failFastChecks": _int(health_raw, "failFastChecks", defaults.FAIL_FAST_CHECKS, 0, 100, problems, "health."),
         "probe": _probe(health_raw, problems),
     }
     approval_raw = _object(raw, "approval", problems)
@@ -222,6 +249,65 @@ def validate_probe_route(config: ReleaseConfig, route: ProbeRoute) -> None:
         "leave out 'health.probe' (green's target health checks still run). Nothing was changed.")
 
 
+_PERCENTILE = re.compile(r"^p(50|[5-9][0-9](\.[0-9])?)$")
+
+
+def _number(raw: dict[str, Any], key: str, default: float, low: float, high: float, problems: list[str],
+            prefix: str) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        problems.append(f"'{prefix}{key}' must be a number from {low:g} to {high:g}, got {value!r}")
+        return default
+    return float(value)
+
+
+def _judge(raw: dict[str, Any], strategy: Strategy, rollback: bool, problems: list[str]) -> JudgeConfig:
+    """The judge: on by default when traffic moves in steps (there is a blue to compare with while green
+    takes a share), off for all-at-once and for rollbacks."""
+    prefix = "traffic.judge."
+    known = {"enabled", "periodSeconds", "significance", "errorTolerancePercent", "latencyPercentile",
+             "latencyTolerancePercent", "latencyToleranceMs", "minRequests", "minPeriods", "onInsufficientTraffic",
+             "holdSeconds"}
+    for key in sorted(set(raw) - known):
+        problems.append(f"unknown field '{prefix}{key}' (known fields: {', '.join(sorted(known))})")
+    enabled = _bool(raw, "enabled", strategy is not Strategy.ALL_AT_ONCE and not rollback, problems, prefix)
+    if rollback and enabled:
+        problems.append("a rollback is not judged: leave out 'traffic.judge'")
+    percentile = raw.get("latencyPercentile", "p90")
+    if not isinstance(percentile, str) or not _PERCENTILE.match(percentile):
+        problems.append(f"'{prefix}latencyPercentile' must be a percentile from p50 to p99.9, got {percentile!r}")
+        percentile = "p90"
+    insufficient = raw.get("onInsufficientTraffic", Insufficient.PROCEED.value)
+    if insufficient not in {i.value for i in Insufficient}:
+        problems.append(f"'{prefix}onInsufficientTraffic' must be one of "
+                        f"{', '.join(i.value for i in Insufficient)}, got {insufficient!r}")
+        insufficient = Insufficient.PROCEED.value
+    return {
+        "enabled": enabled,
+        "periodSeconds": _int(raw, "periodSeconds", defaults.JUDGE_PERIOD_SECONDS, 1, 3600, problems, prefix),
+        "significance": _number(raw, "significance", 0.01, 0.0001, 0.2, problems, prefix),
+        "errorTolerancePercent": _number(raw, "errorTolerancePercent", 1.0, 0, 100, problems, prefix),
+        "latencyPercentile": percentile,
+        "latencyTolerancePercent": _number(raw, "latencyTolerancePercent", 20.0, 0, 1000, problems, prefix),
+        "latencyToleranceMs": _number(raw, "latencyToleranceMs", 25.0, 0, 60000, problems, prefix),
+        "minRequests": _int(raw, "minRequests", 100, 1, 10**7, problems, prefix),
+        "minPeriods": _int(raw, "minPeriods", 5, 3, 1440, problems, prefix),
+        "onInsufficientTraffic": insufficient,
+        "holdSeconds": _int(raw, "holdSeconds", 600, 0, 24 * 3600, problems, prefix),
+    }
+
+
+JUDGE_MODES = ("auto", "on", "off")  # a stack's policy: auto judges canary and linear releases
+
+
+def judge_request(mode: str, period_seconds: int) -> dict[str, Any]:
+    """The request's `traffic.judge` for a stack's judge policy (the Judge and JudgePeriodSeconds parameters)."""
+    request: dict[str, Any] = {"periodSeconds": period_seconds}
+    if mode != "auto":
+        request["enabled"] = mode == "on"
+    return request
+
+
 _ALARM_NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
 
 
@@ -270,5 +356,6 @@ def _traffic(raw: dict[str, Any], problems: list[str], rollback: bool) -> Traffi
         problems.append("a rollback moves all traffic at once and is not baked or watched: leave out "
                         "'traffic.strategy', 'traffic.bakeSeconds' and 'traffic.alarms'")
     check = _int(raw, "checkIntervalSeconds", defaults.CHECK_INTERVAL_SECONDS, 1, 300, problems, "traffic.")
+    judge = _judge(_object(raw, "judge", problems), strategy, rollback, problems)
     return {"strategy": strategy.value, "stepPercent": percent, "intervalSeconds": interval,
-            "bakeSeconds": bake, "checkIntervalSeconds": check, "alarms": list(alarms)}
+            "bakeSeconds": bake, "checkIntervalSeconds": check, "alarms": list(alarms), "judge": judge}

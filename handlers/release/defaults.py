@@ -16,9 +16,13 @@ CONTAINER_PORT = 80
 STRATEGY = "all-at-once"
 BAKE_SECONDS = 180
 CHECK_INTERVAL_SECONDS = 10
+# The judge reads the load balancer's metrics at this period: the ALB publishes them per minute.
+JUDGE_PERIOD_SECONDS = 60
 
 # Health: how long green may take to become healthy before a release stops (a stack's release policy).
 HEALTH_DEADLINE_SECONDS = 600
+# ... unless this many consecutive checks find it failing for a definite reason: then it stops at once.
+FAIL_FAST_CHECKS = 3
 
 # The Lambda runtime every function runs on, and the platform its dependencies are built for.
 LAMBDA_RUNTIME = "python3.13"

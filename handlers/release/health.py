@@ -26,6 +26,26 @@ class CheckResult(TypedDict):
 class HealthReport(TypedDict):
     healthy: bool
     checks: list[CheckResult]
+    # Why green is failing for a reason that waiting will not fix (None: healthy, or it may still become so).
+    definite: str | None
+
+
+# Target health reasons that say the target answered wrongly or not at all; not initial, draining or unused.
+DEFINITE_TARGET_REASONS = frozenset({"Target.ResponseCodeMismatch", "Target.Timeout", "Target.FailedHealthChecks"})
+
+
+def evaluate_definite(service: observed.Service, targets: Sequence[observed.TargetHealth]) -> str | None:
+    """A failure that waiting will not heal, as ECS's deployment circuit breaker sees it: every registered target
+    fails its health checks, or tasks of the current deployment stopped and no target is healthy (ECS stops a
+    task that fails the load balancer's checks, or whose container exits, and starts another)."""
+    primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
+    if targets and all(t.state == "unhealthy" and t.reason in DEFINITE_TARGET_REASONS for t in targets):
+        reasons = sorted({f"{t.reason}" + (f": {t.description}" if t.description else "") for t in targets})
+        return f"all {len(targets)} target(s) unhealthy ({'; '.join(reasons)})"
+    if primary is not None and primary.failed_tasks > 0 and not any(t.state == "healthy" for t in targets):
+        return (f"{primary.failed_tasks} task(s) of the current deployment stopped and no target is healthy "
+                f"({service.running} of {service.desired} tasks running)")
+    return None
 
 
 def evaluate_service(service: observed.Service) -> CheckResult:
@@ -74,20 +94,30 @@ def evaluate_probe(result: observed.ProbeResult, expected_status: int) -> CheckR
             "detail": f"GET {result.url}: {got}, expected {expected_status}"}
 
 
-def compute_report(checks: Sequence[CheckResult]) -> HealthReport:
-    return {"healthy": all(c["ok"] for c in checks) and bool(checks), "checks": list(checks)}
+def compute_report(checks: Sequence[CheckResult], definite: str | None = None) -> HealthReport:
+    healthy = all(c["ok"] for c in checks) and bool(checks)
+    return {"healthy": healthy, "checks": list(checks), "definite": None if healthy else definite}
 
 
-def compute_wait_seconds(attempt: int, elapsed_seconds: float, policy: HealthConfig) -> int | None:
+def compute_wait_seconds(attempt: int, elapsed_seconds: float, policy: HealthConfig,
+                         failing: bool = False) -> int | None:
     """Seconds to wait before the next check (exponential backoff), or None when the deadline has passed.
 
-    The last wait is shortened so that one final check happens at the deadline.
+    While green is failing for a definite reason the checks do not back off: the fast gate counts consecutive
+    ones. The last wait is shortened so that one final check happens at the deadline.
     """
     remaining = policy["deadlineSeconds"] - elapsed_seconds
     if remaining <= 0:
         return None
-    backoff = policy["pollIntervalSeconds"] * (2 ** min(attempt, 16))
+    backoff = policy["pollIntervalSeconds"] * (1 if failing else 2 ** min(attempt, 16))
     return int(min(backoff, policy["maxPollIntervalSeconds"], math.ceil(remaining)))
+
+
+def describe_stopped(tasks: Sequence[observed.StoppedTask]) -> str:
+    if not tasks:
+        return "no stopped task listed"
+    return "; ".join(f"task {t.task_id}: {t.stopped_reason}" + (f" ({', '.join(t.container_reasons)})"
+                                                               if t.container_reasons else "") for t in tasks)
 
 
 def describe_failure(report: HealthReport) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ class Deployment:
     desired: int
     running: int
     rollout_state: str | None
+    failed_tasks: int = 0  # tasks of this deployment that stopped without being asked to
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,31 @@ class TargetHealth:
 
 
 @dataclass(frozen=True)
+class StoppedTask:
+    task_id: str
+    stopped_reason: str
+    container_reasons: tuple[str, ...] = ()  # e.g. "app: exit code 1", "app: CannotPullContainerError: ..."
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     url: str
     status: int | None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class SideFigures:
+    """One target group's metrics over the judged window, one value per period that had requests."""
+
+    requests: int
+    errors: int  # HTTPCode_Target_5XX_Count
+    latencies: tuple[float, ...]  # TargetResponseTime's percentile per period, seconds
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def median_latency(self) -> float | None:
+        return statistics.median(self.latencies) if self.latencies else None

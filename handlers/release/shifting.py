@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from . import observed
-from .config import Strategy, TrafficConfig
+from .config import Insufficient, JudgeConfig, Strategy, TrafficConfig
 from .exceptions import TopologyChanged, TopologyError
 from .health import CheckResult
+from .judging import Judgement, Verdict
 from .topology import Topology, forward_weights
 
 
@@ -85,21 +86,46 @@ class WatchState(TypedDict):
     phase: str  # "shift" (a step is in progress) or "bake"
     stepPercent: int
     since: float  # when this step or the bake began (epoch seconds)
+    firstMoveAt: float  # when green first took production traffic: the judge's baseline for the bake ends there
     ok: bool
     reason: str
     done: bool  # the step's time, or the bake, is over
     waitSeconds: int
     checks: list[CheckResult]
+    judge: Judgement | None  # the judge's last word, None when it is off
+
+
+def watch_clock(previous: Mapping[str, Any], phase: str, step_percent: int, now: float) -> tuple[float, float]:
+    """(since, firstMoveAt): when this step or the bake began, and when green first took production traffic."""
+    fresh = previous.get("phase") != phase or previous.get("stepPercent") != step_percent
+    since = now if fresh else float(previous["since"])
+    return since, float(previous.get("firstMoveAt") or since)
 
 
 def compute_watch(previous: Mapping[str, Any], phase: str, step_percent: int, duration: int, check_interval: int,
-                  checks: list[CheckResult], abort: str | None, now: float) -> WatchState:
-    """One look at green while it takes traffic: anything wrong means roll back; else wait or move on."""
-    fresh = previous.get("phase") != phase or previous.get("stepPercent") != step_percent
-    since = now if fresh else float(previous["since"])
+                  checks: list[CheckResult], abort: str | None, now: float, judgement: Judgement | None = None,
+                  judge: JudgeConfig | None = None) -> WatchState:
+    """One look at green while it takes traffic: anything wrong means roll back; else wait or move on.
+
+    A judge that lacks traffic when the time is over proceeds, holds the step up to its limit, or rolls back,
+    as configured.
+    """
+    since, first_move = watch_clock(previous, phase, step_percent, now)
     problems = [c["detail"] for c in checks if not c["ok"]] + ([abort] if abort else [])
+    if judgement is not None and judgement["verdict"] == Verdict.FAIL:
+        problems.append(f"the judge found green worse than blue on {judgement['metric']}: {judgement['reason']}")
     remaining = duration - (now - since)
-    return {"phase": phase, "stepPercent": step_percent, "since": since, "ok": not problems,
-            "reason": "; ".join(problems), "done": not problems and remaining <= 0,
+    if (not problems and remaining <= 0 and judge is not None and judgement is not None
+            and judgement["verdict"] == Verdict.INSUFFICIENT):
+        held, name = now - since - duration, "bake" if phase == "bake" else "step"
+        if judge["onInsufficientTraffic"] == Insufficient.ROLLBACK:
+            problems.append(f"{judgement['reason']} when the {name} ended")
+        elif judge["onInsufficientTraffic"] == Insufficient.HOLD:
+            if held >= judge["holdSeconds"]:
+                problems.append(f"{judgement['reason']} after holding the {name} {judge['holdSeconds']} s longer")
+            else:  # keep watching: more traffic may come
+                remaining = min(check_interval, judge["holdSeconds"] - held)
+    return {"phase": phase, "stepPercent": step_percent, "since": since, "firstMoveAt": first_move,
+            "ok": not problems, "reason": "; ".join(problems), "done": not problems and remaining <= 0,
             "waitSeconds": max(1, min(check_interval, int(remaining + 0.999))) if remaining > 0 else 0,
-            "checks": checks}
+            "checks": checks, "judge": judgement}

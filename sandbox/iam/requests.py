@@ -61,6 +61,22 @@ def _ecs_services(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, di
              {"ecs:cluster": cluster}) for name in names]
 
 
+def _ecs_container_instances(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """ListTasks acts on the cluster's container instances (every one, as no instance is named: Fargate)."""
+    cluster = _cluster_arn(scope, params.get("cluster", "default"))
+    instance = params.get("containerInstance") or "*"
+    cluster_name = cluster.rsplit("/", 1)[-1]
+    return [(instance if instance.startswith("arn:") else
+             scope.arn("ecs", f"container-instance/{cluster_name}/{instance}"), {"ecs:cluster": cluster})]
+
+
+def _ecs_tasks(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    cluster = _cluster_arn(scope, params.get("cluster", "default"))
+    cluster_name = cluster.rsplit("/", 1)[-1]
+    return [(task if task.startswith("arn:") else scope.arn("ecs", f"task/{cluster_name}/{task}"),
+             {"ecs:cluster": cluster}) for task in params["tasks"]]
+
+
 def _table(scope: Scope, params: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
     table = params["TableName"]
     arn = table if table.startswith("arn:") else scope.arn("dynamodb", f"table/{table}")
@@ -128,6 +144,8 @@ _TABLE: dict[tuple[str, str], tuple[str | None, Resources]] = {
     ("ecs", "ListServices"): (None, _ecs_cluster_only),
     ("ecs", "DescribeServices"): (None, _ecs_services),
     ("ecs", "UpdateService"): (None, _ecs_services),
+    ("ecs", "ListTasks"): (None, _ecs_container_instances),
+    ("ecs", "DescribeTasks"): (None, _ecs_tasks),
     ("ecs", "DescribeTaskDefinition"): (None, _anything),
     **{("dynamodb", op): (None, _table) for op in (
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable")},

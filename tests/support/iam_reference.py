@@ -50,6 +50,10 @@ class ActionReference:
     name: str
     resource_formats: tuple[tuple[str, str], ...]  # (resource type, ARN format)
     condition_keys: tuple[str, ...]
+    # No resource type is required (none marked with an asterisk in the reference): the action also applies to
+    # no resource at all (cloudwatch:GetMetricData reads classic metrics, which have no ARN; its optional
+    # "dataset" type is another kind of data), and only "*" grants that.
+    resource_optional: bool = False
 
     def supports_condition_key(self, key: str) -> bool:
         return any(re.fullmatch(_key_pattern(known), key, re.IGNORECASE) for known in self.condition_keys)
@@ -80,7 +84,8 @@ def action_reference(action: str) -> ActionReference | None:
         keys += resource.get("conditionKeys", [])
         if service == "logs" and resource_type == "log-group" and name.lower() not in LOG_GROUP_TAGGING:
             formats.append((resource_type, resource["arn"] + ":*"))
-    return ActionReference(f"{service}:{details['name']}", tuple(formats), tuple(keys))
+    optional = bool(details["resourceTypes"]) and not any(entry.get("required") for entry in details["resourceTypes"])
+    return ActionReference(f"{service}:{details['name']}", tuple(formats), tuple(keys), optional)
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ def resource_mismatches(stacks: Stacks, found: list[Statement]) -> list[str]:
             types = ", ".join(f"{kind} ({arn})" for kind, arn in reference.resource_formats)
             for value in s.resources:
                 if value == "*":
-                    if reference.resource_formats and "Condition" not in s.body:
+                    if reference.resource_formats and not reference.resource_optional and "Condition" not in s.body:
                         findings.append(f"{s.where}: {action} on \"*\": it supports resource types {types}; "
                                         "name the resources, or narrow \"*\" with a condition key")
                     continue

@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from release import observed
-from release.health import compute_report, compute_wait_seconds, evaluate_probe, evaluate_service, evaluate_targets
+from release.health import (
+    compute_report,
+    compute_wait_seconds,
+    describe_stopped,
+    evaluate_definite,
+    evaluate_probe,
+    evaluate_service,
+    evaluate_targets,
+)
 from tests.unit.helpers import GREEN, service
 
 POLICY = {"deadlineSeconds": 60, "pollIntervalSeconds": 5, "maxPollIntervalSeconds": 20, "probe": None}
@@ -63,3 +73,45 @@ def test_report_is_healthy_only_if_every_check_passes() -> None:
 ])
 def test_backoff_is_capped_by_interval_and_deadline(attempt: int, elapsed: float, wait: int | None) -> None:
     assert compute_wait_seconds(attempt, elapsed, POLICY) == wait  # type: ignore[arg-type]
+
+
+def _failed(count: int, running: int = 1) -> observed.Service:
+    svc = service("g", GREEN, running=running, rollout="IN_PROGRESS")
+    return replace(svc, deployments=(replace(svc.deployments[0], failed_tasks=count),))
+
+
+def _target(state: str, reason: str | None = None) -> observed.TargetHealth:
+    return observed.TargetHealth("10.0.0.1", 80, state, reason, "Health checks failed with these codes: [500]")
+
+
+@pytest.mark.parametrize(("svc", "targets", "definite"), [
+    (service("g", GREEN), [_target("unhealthy", "Target.ResponseCodeMismatch")] * 2, "all 2 target(s) unhealthy"),
+    (service("g", GREEN), [_target("unhealthy", "Target.ResponseCodeMismatch"), _target("initial")], None),
+    (service("g", GREEN), [_target("draining", "Target.DeregistrationInProgress")], None),
+    (service("g", GREEN, rollout="IN_PROGRESS"), [_target("initial", "Elb.RegistrationInProgress")], None),
+    (_failed(1), [_target("initial", "Elb.RegistrationInProgress")], "1 task(s) of the current deployment stopped"),
+    (_failed(2), [_target("healthy")], None),  # a replacement is serving: it may still settle
+    (_failed(3, running=0), [], "3 task(s) of the current deployment stopped and no target is healthy"),
+])
+def test_a_definite_failure_is_one_waiting_will_not_fix(svc: observed.Service, targets: list[observed.TargetHealth],
+                                                         definite: str | None) -> None:
+    found = evaluate_definite(svc, targets)
+    assert (found is None) if definite is None else (found is not None and definite in found)
+
+
+def test_while_green_fails_for_a_definite_reason_the_checks_do_not_back_off() -> None:
+    assert compute_wait_seconds(3, 15, POLICY, failing=True) == 5  # type: ignore[arg-type]
+    assert compute_wait_seconds(3, 15, POLICY) == 20  # type: ignore[arg-type]
+
+
+def test_a_healthy_report_has_no_definite_failure() -> None:
+    good = {"check": "x", "ok": True, "detail": "fine"}
+    assert compute_report([good], "all targets unhealthy")["definite"] is None  # type: ignore[list-item]
+
+
+def test_stopped_tasks_are_described_with_their_reasons() -> None:
+    tasks = [observed.StoppedTask("abc", "Task failed ELB health checks in (target-group tg)"),
+             observed.StoppedTask("def", "Essential container in task exited", ("app: exit code 3",))]
+    assert describe_stopped(tasks) == ("task abc: Task failed ELB health checks in (target-group tg); task def: "
+                                       "Essential container in task exited (app: exit code 3)")
+    assert describe_stopped([]) == "no stopped task listed"

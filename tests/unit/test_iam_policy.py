@@ -142,6 +142,7 @@ EVERY_PARAMETER = {  # what any of the table's operations may read: each resolve
     "ListenerArn": LISTENER, "RuleArn": LISTENER.replace(":listener/", ":listener-rule/") + "/9683b2d02a6cabee",
     "ResourceArns": ["arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-code1/73e2d6bc24d8a067"],
     "cluster": "shop", "services": ["shop-code1"], "service": "shop-code2", "TableName": "shop-approvals",
+    "tasks": ["arn:aws:ecs:us-east-1:123456789012:task/shop/0123456789abcdef0123456789abcdef"],
     "TopicArn": "arn:aws:sns:us-east-1:123456789012:shop-approvals",
     "executionArn": "arn:aws:states:us-east-1:123456789012:execution:shop-release:r1",
     "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:shop-release",

@@ -38,6 +38,20 @@ class Containers:
                              taskDefinition=task_definition)["taskDefinition"]
         return tuple(c["image"] for c in described["containerDefinitions"] if c.get("essential", True))
 
+    def stopped_tasks(self, cluster: str, service_name: str, limit: int = 5) -> list[observed.StoppedTask]:
+        """The service's most recently listed stopped tasks (ECS keeps them for about an hour), with their reasons."""
+        arns = aws.call("ecs:ListTasks", self._client.list_tasks, cluster=cluster, serviceName=service_name,
+                        desiredStatus="STOPPED", maxResults=100)["taskArns"][-limit:]
+        if not arns:
+            return []
+        described = aws.call("ecs:DescribeTasks", self._client.describe_tasks, cluster=cluster, tasks=arns)["tasks"]
+        return [observed.StoppedTask(
+            task_id=t["taskArn"].rsplit("/", 1)[-1], stopped_reason=t.get("stoppedReason") or "no reason given",
+            container_reasons=tuple(
+                f"{c.get('name', 'container')}: " + (c.get("reason") or f"exit code {c.get('exitCode')}")
+                for c in t.get("containers", []) if c.get("reason") or c.get("exitCode") not in (None, 0)))
+            for t in described]
+
     def _describe(self, cluster: str, arns: list[str],
                   on: Mapping[str, Exception] | None = None) -> list[dict[str, Any]]:
         if not arns:
@@ -57,6 +71,6 @@ def _service(s: dict[str, Any]) -> observed.Service:
         desired=s["desiredCount"],
         running=s["runningCount"],
         deployments=tuple(observed.Deployment(d["status"], d["taskDefinition"], d["desiredCount"],
-                                              d["runningCount"], d.get("rolloutState"))
+                                              d["runningCount"], d.get("rolloutState"), d.get("failedTasks", 0))
                           for d in s.get("deployments", [])),
     )
