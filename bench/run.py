@@ -1,6 +1,7 @@
 """Benchmarks of the release system in the embedded sandbox. Prints Markdown tables.
 
-    python bench/run.py [--only runtimes,speed,latency,cost,scale,startup,suite] [--repeats 3] [--scale 1,5,20]
+    python bench/run.py [--only runtimes,speed,latency,judge,cost,scale,startup,suite] [--repeats 3]
+                        [--scale 1,5,20]
                         [--write bench/RESULTS.md]
 
 It replaces whatever runs in the sandbox (`deploy.py down` first) and stops it at the end. With --write, the
@@ -8,6 +9,7 @@ sections measured replace those of the same title in the file; the others are ke
 - runtimes: the sandbox's two Lambda runtimes (fresh interpreter, warm environments) side by side
 - speed: bootstrap time; release and rollback times; the engine's own time inside a release
 - latency: approval -> production listener, alarm -> back on blue, green healthy -> approval request
+- judge: time to roll back a version that fails 5% of requests or is 300 ms slower; false-rollback rate
 - cost: state transitions, Lambda invocations and duration, AWS API calls; per extra minute of waiting
 - scale: N releases at once on N systems in one sandbox
 - startup: each handler's cold import time, the deployment package's size
@@ -32,12 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "handlers")]
 
-from bench import common, cost, latency, runtimes, scale  # noqa: E402
+from bench import common, cost, judge, latency, runtimes, scale  # noqa: E402
 from deployer import package  # noqa: E402
 
 HANDLERS = ["discover", "lock", "check_health", "request_approval", "approval_api", "swap_traffic", "shift_traffic",
             "watch", "roll_back", "notify"]
-SECTIONS = ("runtimes", "speed", "latency", "cost", "scale", "startup", "suite")
+SECTIONS = ("runtimes", "speed", "latency", "judge", "cost", "scale", "startup", "suite")
 # start from an empty sandbox (the suite's sandbox tests need its ports)
 FRESH = {"runtimes", "speed", "scale", "suite"}
 
@@ -154,8 +156,8 @@ def main() -> int:
     sizes = tuple(int(n) for n in args.scale.split(","))
     runners: dict[str, Callable[[int], list[str]]] = {
         "runtimes": lambda repeats: runtimes.run(repeats, (1, max(sizes))),
-        "speed": speed, "latency": latency.run, "cost": cost.run, "scale": lambda _: scale.run(sizes),
-        "startup": startup, "suite": suite}
+        "speed": speed, "latency": latency.run, "judge": judge.run, "cost": cost.run,
+        "scale": lambda _: scale.run(sizes), "startup": startup, "suite": suite}
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
     print(f"Measuring on {machine}, in the sandbox (`python3 deploy.py`).\n", flush=True)
@@ -164,7 +166,7 @@ def main() -> int:
         for name in chosen:
             if name in FRESH:
                 common.deploy("down")
-            if name in ("latency", "cost"):
+            if name in ("latency", "judge", "cost"):
                 common.deploy_ok()  # the default system, created if missing
             started = time.perf_counter()
             section = runners[name](args.repeats)

@@ -1,7 +1,8 @@
 """Lambda: one health check of green; says how long to wait before the next, or fails.
 
-It fails at the deadline, or at once when consecutive checks find green failing for a definite reason (its tasks
-keep stopping, or every target fails its health checks), naming the stopped tasks' reasons.
+It fails at the deadline, or at once when green fails for a reason waiting will not fix: as many of its new tasks
+stopped as ECS's circuit breaker allows, or every target failing its health checks in consecutive checks. It
+names the stopped tasks' reasons.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
               "waitSeconds": 0, "report": report, "definiteFailures": failing}
     if report["healthy"]:
         return result
-    if policy["failFastChecks"] and failing >= policy["failFastChecks"]:
+    if policy["failFastChecks"] and (failing >= policy["failFastChecks"] or report["conclusive"]):
         stopped = containers.stopped_tasks(green["clusterArn"], green["serviceName"])
         raise GreenUnhealthy(
-            f"{green['serviceName']} is failing and waiting will not fix it: {report['definite']}, in "
-            f"{failing} consecutive checks over {now - started_at:.0f} s. Stopped tasks: {describe_stopped(stopped)}. "
+            f"{green['serviceName']} is failing and waiting will not fix it: {report['definite']} "
+            f"({failing} consecutive failing check(s), {now - started_at:.0f} s after the first). "
+            f"Stopped tasks: {describe_stopped(stopped)}. "
             f"Checks: {describe_failure(report)}. Fix green and release again.")
     wait = compute_wait_seconds(attempt, now - started_at, policy, failing=failing > 0)
     if wait is None:

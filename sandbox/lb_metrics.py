@@ -4,11 +4,14 @@ Per target group and load balancer (dimensions TargetGroup and LoadBalancer): Re
 and TargetResponseTime (seconds from sending the request to the target until its response headers came back), put
 in the emulated CloudWatch once per second (an ALB publishes per minute: the finer period keeps tests short). As on
 AWS a period without requests has no data point, and HTTPCode_Target_5XX_Count none without a 5XX answer.
-TargetResponseTime is put as each request's value, so that percentiles (p90) are computed from raw values.
+TargetResponseTime is put as raw values, so that percentiles (p90) are computed from them: up to
+`LATENCY_SAMPLES` requests' values per second and target group, a uniform sample (the emulated CloudWatch keeps and
+scans every value, and per-second periods give the judge many periods).
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import defaultdict
@@ -20,6 +23,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 NAMESPACE = "AWS/ApplicationELB"
+LATENCY_SAMPLES = 20
 RETENTION_SECONDS = 3 * 3600  # the sandbox keeps three hours of data points (CloudWatch keeps them 15 days)
 
 
@@ -49,7 +53,12 @@ class LoadBalancerMetrics:
             second = self._seconds[key]
             second.requests += 1
             second.errors += 500 <= status <= 599
-            second.latencies.append(round(seconds, 4))
+            if len(second.latencies) < LATENCY_SAMPLES:  # reservoir sampling: each request equally likely kept
+                second.latencies.append(round(seconds, 4))
+            else:
+                slot = random.randrange(second.requests)  # noqa: S311 - sampling, not a secret
+                if slot < LATENCY_SAMPLES:
+                    second.latencies[slot] = round(seconds, 4)
 
     def publish(self, now: float | None = None) -> int:
         """Put every second that has ended into CloudWatch; how many data points were put."""

@@ -26,25 +26,40 @@ class CheckResult(TypedDict):
 class HealthReport(TypedDict):
     healthy: bool
     checks: list[CheckResult]
-    # Why green is failing for a reason that waiting will not fix (None: healthy, or it may still become so).
+    # Why green is failing for a reason that waiting will not fix (None: healthy, or it may still become so),
+    # and whether that is conclusive at once (ECS's circuit breaker would give up) or must be seen again.
     definite: str | None
+    conclusive: bool
 
 
 # Target health reasons that say the target answered wrongly or not at all; not initial, draining or unused.
 DEFINITE_TARGET_REASONS = frozenset({"Target.ResponseCodeMismatch", "Target.Timeout", "Target.FailedHealthChecks"})
 
 
-def evaluate_definite(service: observed.Service, targets: Sequence[observed.TargetHealth]) -> str | None:
-    """A failure that waiting will not heal, as ECS's deployment circuit breaker sees it: every registered target
-    fails its health checks, or tasks of the current deployment stopped and no target is healthy (ECS stops a
-    task that fails the load balancer's checks, or whose container exits, and starts another)."""
+def failure_threshold(desired: int) -> int:
+    """Failed tasks at which ECS's deployment circuit breaker gives a deployment up: half the desired count,
+    at least 3 and at most 200."""
+    return min(200, max(3, math.ceil(desired / 2)))
+
+
+def evaluate_definite(service: observed.Service, targets: Sequence[observed.TargetHealth]) -> tuple[str, bool] | None:
+    """A failure that waiting will not heal, and whether it is conclusive at once.
+
+    Conclusive, as ECS's deployment circuit breaker judges: the current deployment failed, or as many of its tasks
+    stopped as the breaker's threshold (ECS stops a task whose container exits or whose target fails the load
+    balancer's checks, and starts another; the old deployment's tasks keep serving meanwhile). Definite but to be
+    seen again: every registered target fails its health checks.
+    """
     primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
+    if primary is not None and primary.rollout_state == "FAILED":
+        return f"{service.name}: ECS gave the deployment up (rollout FAILED, {primary.failed_tasks} failed tasks)", True
+    if primary is not None and primary.rollout_state != "COMPLETED" \
+            and primary.failed_tasks >= failure_threshold(primary.desired):
+        return (f"{service.name}: {primary.failed_tasks} task(s) of the new deployment stopped "
+                f"({primary.running} of {primary.desired} running)"), True
     if targets and all(t.state == "unhealthy" and t.reason in DEFINITE_TARGET_REASONS for t in targets):
         reasons = sorted({f"{t.reason}" + (f": {t.description}" if t.description else "") for t in targets})
-        return f"all {len(targets)} target(s) unhealthy ({'; '.join(reasons)})"
-    if primary is not None and primary.failed_tasks > 0 and not any(t.state == "healthy" for t in targets):
-        return (f"{primary.failed_tasks} task(s) of the current deployment stopped and no target is healthy "
-                f"({service.running} of {service.desired} tasks running)")
+        return f"all {len(targets)} target(s) unhealthy ({'; '.join(reasons)})", False
     return None
 
 
@@ -94,9 +109,11 @@ def evaluate_probe(result: observed.ProbeResult, expected_status: int) -> CheckR
             "detail": f"GET {result.url}: {got}, expected {expected_status}"}
 
 
-def compute_report(checks: Sequence[CheckResult], definite: str | None = None) -> HealthReport:
+def compute_report(checks: Sequence[CheckResult], definite: tuple[str, bool] | None = None) -> HealthReport:
     healthy = all(c["ok"] for c in checks) and bool(checks)
-    return {"healthy": healthy, "checks": list(checks), "definite": None if healthy else definite}
+    failing = None if healthy else definite
+    return {"healthy": healthy, "checks": list(checks), "definite": failing[0] if failing else None,
+            "conclusive": bool(failing and failing[1])}
 
 
 def compute_wait_seconds(attempt: int, elapsed_seconds: float, policy: HealthConfig,
@@ -114,10 +131,15 @@ def compute_wait_seconds(attempt: int, elapsed_seconds: float, policy: HealthCon
 
 
 def describe_stopped(tasks: Sequence[observed.StoppedTask]) -> str:
+    """The stopped tasks grouped by reason, in the order first seen: "REASON (tasks a, b)"."""
     if not tasks:
         return "no stopped task listed"
-    return "; ".join(f"task {t.task_id}: {t.stopped_reason}" + (f" ({', '.join(t.container_reasons)})"
-                                                               if t.container_reasons else "") for t in tasks)
+    grouped: dict[str, list[str]] = {}
+    for task in tasks:
+        reason = task.stopped_reason + (f" ({', '.join(task.container_reasons)})" if task.container_reasons else "")
+        grouped.setdefault(reason, []).append(task.task_id)
+    return "; ".join(f"{reason}: task{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
+                     for reason, ids in grouped.items())
 
 
 def describe_failure(report: HealthReport) -> str:

@@ -865,3 +865,67 @@ def test_patch_fills_s3_secure_transport(mocked_aws: None) -> None:
     assert _put_into_a_bucket_that_denies("false") == "written"
     assert client("s3").get_object(Bucket="denies-false", Key="code.zip")["Body"].read() == b"zip"
     assert _put_into_a_bucket_that_denies("true") == "denied"
+
+
+# ECS: stopped tasks listed per service
+
+
+def _stopped_tasks_of_two_services() -> tuple[list[str], dict[str, Any]]:
+    ecs = client("ecs")
+    ecs.create_cluster(clusterName="shop")
+    definition = ecs.register_task_definition(family="app", containerDefinitions=[
+        {"name": "app", "image": "app:1", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
+    for name in ("shop-code1", "shop-code2"):
+        ecs.create_service(cluster="shop", serviceName=name, taskDefinition=definition, desiredCount=0)
+    from moto.ecs.models import ecs_backends
+
+    backend = ecs_backends["123456789012"][REGION]
+    cluster, task_definition = backend._get_cluster("shop"), backend.describe_task_definition(definition)
+    for name, reason in (("shop-code1", "Task failed ELB health checks in (target-group tg)"),
+                         ("shop-code2", "Essential container in task exited (exit code 3)")):
+        service = backend.services[f"shop:{name}"]
+        moto_ext.stopped_task(backend, cluster, task_definition, service, reason, 3)
+    listed = ecs.list_tasks(cluster="shop", serviceName="shop-code1", desiredStatus="STOPPED")["taskArns"]
+    described = ecs.describe_tasks(cluster="shop", tasks=listed)["tasks"] if listed else []
+    return listed, described[0] if described else {}
+
+
+def test_moto_lacks_list_tasks_by_service(mocked_aws: None) -> None:
+    with moto_ext.without("list_tasks_by_service"):
+        listed, _ = _stopped_tasks_of_two_services()
+    assert len(listed) == 2, _drop("list_tasks_by_service")
+
+
+def test_patch_fills_list_tasks_by_service(mocked_aws: None) -> None:
+    listed, described = _stopped_tasks_of_two_services()
+    assert len(listed) == 1
+    assert described["lastStatus"] == "STOPPED" and described["group"] == "service:shop-code1"
+    assert described["stoppedReason"] == "Task failed ELB health checks in (target-group tg)"
+    assert described["containers"][0]["exitCode"] == 3
+
+
+# CloudWatch: percentile statistics
+
+
+def _p90_of_one_to_a_hundred() -> list[float]:
+    cloudwatch = client("cloudwatch")
+    dimensions = [{"Name": "TargetGroup", "Value": "targetgroup/shop-code1/1"}]
+    cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
+        {"MetricName": "TargetResponseTime", "Dimensions": dimensions, "Values": [float(v) for v in range(1, 101)]}])
+    now = time.time()
+    answer = cloudwatch.get_metric_data(
+        StartTime=now - 60, EndTime=now + 60, MetricDataQueries=[{"Id": "p", "MetricStat": {"Metric": {
+            "Namespace": "AWS/ApplicationELB", "MetricName": "TargetResponseTime", "Dimensions": dimensions},
+            "Period": 300, "Stat": "p90"}}])
+    return [v for result in answer["MetricDataResults"] for v in result["Values"] if v is not None]
+
+
+def test_moto_lacks_metric_percentiles(mocked_aws: None) -> None:
+    values: list[float] = []
+    with moto_ext.without("metric_percentiles"), contextlib.suppress(TypeError):  # moto fails to serialise None
+        values = _p90_of_one_to_a_hundred()
+    assert values == [], _drop("metric_percentiles")
+
+
+def test_patch_fills_metric_percentiles(mocked_aws: None) -> None:
+    assert _p90_of_one_to_a_hundred() == [90.0]

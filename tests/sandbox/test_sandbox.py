@@ -101,11 +101,17 @@ def test_approved_release_moves_production_and_swaps_tags(sandbox: Any) -> None:
 
 
 def test_broken_version_is_stopped_before_approval(sandbox: Any) -> None:
+    """With the default health settings (a 600 s deadline): ECS stops the tasks failing their health checks, and
+    the fast gate stops the release after three consecutive failing checks."""
     before = len(inbox())
-    result = deploy("release", "--image", "sample-app:v3-broken", "--approve", "--health-deadline", "15",
-                    "--health-interval", "2")
+    started = time.monotonic()
+    result = deploy("release", "--image", "sample-app:v3-broken", "--approve")
+    took = time.monotonic() - started
+    print(f"broken release stopped after {took:.1f} s")
     assert result.returncode != 0
-    assert "GreenUnhealthy" in result.stdout and "Target.ResponseCodeMismatch" in result.stdout
+    assert "GreenUnhealthy" in result.stdout and "waiting will not fix it" in result.stdout, result.stdout
+    assert "Task failed ELB health checks in (target-group" in result.stdout  # the stopped tasks' reasons
+    assert took < 60
     assert version(PRODUCTION) == "v2"
     subjects = [m["subject"] for m in inbox()[before:]]
     assert not any(s.startswith("Approve?") for s in subjects)  # nobody was asked to approve it
@@ -276,6 +282,30 @@ def test_canary_under_load_then_an_alarm_rolls_the_next_release_back(sandbox: An
     assert "shop-5xx" in out and version(PRODUCTION) == "v9"
     assert back_on_blue < 10
     assert statuses[200] == sum(statuses.values()) > 50, statuses
+
+
+@pytest.mark.parametrize(("image", "metric"), [("sample-app:v12-errors", "5XX rate"),
+                                              ("sample-app:v13-slow", "latency")])
+def test_a_canary_that_passes_health_checks_but_serves_worse_is_rolled_back_by_the_judge(
+        sandbox: Any, image: str, metric: str) -> None:
+    production = version(PRODUCTION)
+    before = len(inbox())
+    with steady_load() as statuses:
+        started = time.monotonic()
+        result = deploy("release", "--image", image, "--approve", "--strategy", "canary:20:1", "--bake", "0",
+                        "--check-interval", "1", "--health-interval", "2")
+        took = time.monotonic() - started
+    print(f"{image}: rolled back after {took:.1f} s (release included)")
+    assert result.returncode != 0 and "RolledBack" in result.stdout, result.stdout + result.stderr
+    assert f"the judge found green worse than blue on {metric}" in result.stdout, result.stdout
+    assert "against blue's" in result.stdout and "p = " in result.stdout  # both sides' figures and the test
+    assert took < 60  # well before the canary's minute was over
+    assert version(PRODUCTION) == production
+    total = sum(statuses.values())
+    assert set(statuses) <= {200, 500}, statuses  # no answer of the load balancer's own (502, 503)
+    assert statuses[500] <= 0.2 * 0.1 * total, statuses  # only the canary's share of about 5%
+    message = next(m for m in inbox()[before:] if m["subject"].startswith("Release rolled back"))
+    assert f"worse than blue on {metric}" in message["message"] and "\"verdict\": \"fail\"" in message["message"]
 
 
 def test_linear_release_under_load_fails_no_request(sandbox: Any) -> None:

@@ -75,8 +75,8 @@ def test_backoff_is_capped_by_interval_and_deadline(attempt: int, elapsed: float
     assert compute_wait_seconds(attempt, elapsed, POLICY) == wait  # type: ignore[arg-type]
 
 
-def _failed(count: int, running: int = 1) -> observed.Service:
-    svc = service("g", GREEN, running=running, rollout="IN_PROGRESS")
+def _failed(count: int, rollout: str = "IN_PROGRESS", desired: int = 2) -> observed.Service:
+    svc = service("g", GREEN, desired=desired, running=1, rollout=rollout)
     return replace(svc, deployments=(replace(svc.deployments[0], failed_tasks=count),))
 
 
@@ -84,19 +84,29 @@ def _target(state: str, reason: str | None = None) -> observed.TargetHealth:
     return observed.TargetHealth("10.0.0.1", 80, state, reason, "Health checks failed with these codes: [500]")
 
 
-@pytest.mark.parametrize(("svc", "targets", "definite"), [
-    (service("g", GREEN), [_target("unhealthy", "Target.ResponseCodeMismatch")] * 2, "all 2 target(s) unhealthy"),
-    (service("g", GREEN), [_target("unhealthy", "Target.ResponseCodeMismatch"), _target("initial")], None),
-    (service("g", GREEN), [_target("draining", "Target.DeregistrationInProgress")], None),
-    (service("g", GREEN, rollout="IN_PROGRESS"), [_target("initial", "Elb.RegistrationInProgress")], None),
-    (_failed(1), [_target("initial", "Elb.RegistrationInProgress")], "1 task(s) of the current deployment stopped"),
-    (_failed(2), [_target("healthy")], None),  # a replacement is serving: it may still settle
-    (_failed(3, running=0), [], "3 task(s) of the current deployment stopped and no target is healthy"),
+HEALTHY_OLD_TASK = _target("healthy")  # the old deployment's task still serves while the new one fails
+
+
+@pytest.mark.parametrize(("svc", "targets", "definite", "conclusive"), [
+    (service("g", GREEN), [_target("unhealthy", "Target.ResponseCodeMismatch")] * 2, "all 2 target(s) unhealthy",
+     False),
+    (service("g", GREEN), [_target("unhealthy", "Target.ResponseCodeMismatch"), _target("initial")], None, False),
+    (service("g", GREEN), [_target("draining", "Target.DeregistrationInProgress")], None, False),
+    (service("g", GREEN, rollout="IN_PROGRESS"), [_target("initial", "Elb.RegistrationInProgress")], None, False),
+    (_failed(2), [HEALTHY_OLD_TASK], None, False),  # below ECS's circuit breaker threshold (3): may still settle
+    (_failed(3), [HEALTHY_OLD_TASK], "3 task(s) of the new deployment stopped", True),
+    (_failed(5, desired=10), [HEALTHY_OLD_TASK], "5 task(s) of the new deployment stopped", True),
+    (_failed(4, desired=10), [HEALTHY_OLD_TASK], None, False),  # half of 10
+    (_failed(3, rollout="COMPLETED"), [HEALTHY_OLD_TASK], None, False),  # replacements made it: not failing
+    (_failed(1, rollout="FAILED"), [], "ECS gave the deployment up", True),
 ])
 def test_a_definite_failure_is_one_waiting_will_not_fix(svc: observed.Service, targets: list[observed.TargetHealth],
-                                                         definite: str | None) -> None:
+                                                         definite: str | None, conclusive: bool) -> None:
     found = evaluate_definite(svc, targets)
-    assert (found is None) if definite is None else (found is not None and definite in found)
+    if definite is None:
+        assert found is None
+    else:
+        assert found is not None and definite in found[0] and found[1] is conclusive
 
 
 def test_while_green_fails_for_a_definite_reason_the_checks_do_not_back_off() -> None:
@@ -106,12 +116,13 @@ def test_while_green_fails_for_a_definite_reason_the_checks_do_not_back_off() ->
 
 def test_a_healthy_report_has_no_definite_failure() -> None:
     good = {"check": "x", "ok": True, "detail": "fine"}
-    assert compute_report([good], "all targets unhealthy")["definite"] is None  # type: ignore[list-item]
+    assert compute_report([good], ("all targets unhealthy", True))["definite"] is None  # type: ignore[list-item]
 
 
 def test_stopped_tasks_are_described_with_their_reasons() -> None:
     tasks = [observed.StoppedTask("abc", "Task failed ELB health checks in (target-group tg)"),
-             observed.StoppedTask("def", "Essential container in task exited", ("app: exit code 3",))]
-    assert describe_stopped(tasks) == ("task abc: Task failed ELB health checks in (target-group tg); task def: "
-                                       "Essential container in task exited (app: exit code 3)")
+             observed.StoppedTask("def", "Essential container in task exited", ("app: exit code 3",)),
+             observed.StoppedTask("ghi", "Task failed ELB health checks in (target-group tg)")]
+    assert describe_stopped(tasks) == ("Task failed ELB health checks in (target-group tg): tasks abc, ghi; "
+                                       "Essential container in task exited (app: exit code 3): task def")
     assert describe_stopped([]) == "no stopped task listed"
