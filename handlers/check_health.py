@@ -1,8 +1,8 @@
 """Lambda: one health check of green; says how long to wait before the next, or fails.
 
-It fails at the deadline, or at once when green fails for a reason waiting will not fix: as many of its new tasks
-stopped as ECS's circuit breaker allows, or every target failing its health checks in consecutive checks. It
-names the stopped tasks' reasons.
+It fails at the deadline, or at once when green fails for a reason waiting will not fix: as ECS's circuit breaker
+judges (a failed or rolled-back deployment, as many stopped tasks as its threshold), or every target failing its
+health checks in consecutive checks. It names the stopped tasks' reasons.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if report["healthy"]:
         return result
     if policy["failFastChecks"] and (failing >= policy["failFastChecks"] or report["conclusive"]):
-        stopped = containers.stopped_tasks(green["clusterArn"], green["serviceName"])
+        stopped = containers.stopped_tasks(green["clusterArn"], green["serviceName"], green["taskDefinition"])
         raise GreenUnhealthy(
             f"{green['serviceName']} is failing and waiting will not fix it: {report['definite']} "
             f"({failing} consecutive failing check(s), {now - started_at:.0f} s after the first). "
             f"Stopped tasks: {describe_stopped(stopped)}. "
             f"Checks: {describe_failure(report)}. Fix green and release again.")
-    wait = compute_wait_seconds(attempt, now - started_at, policy, failing=failing > 0)
+    wait = compute_wait_seconds(attempt, now - started_at, policy)
     if wait is None:
         raise GreenUnhealthy(
             f"{green['serviceName']} did not become healthy within {policy['deadlineSeconds']} s "

@@ -96,6 +96,8 @@ class EcsEmulator:
             tasks.remove(task)
             self._stop([task], service)
             current.remove(task)
+        if any(self._healthy(service, t) for t in current):  # as ECS's breaker: a task that made it resets the count
+            self.failed.pop((service.arn, service.task_definition), None)
         # the old tasks go only once the desired number of new ones are healthy (ECS's minimum healthy 100%):
         # new tasks that keep crashing leave the old ones serving
         if old and len(current) >= service.desired_count and all(self._healthy(service, t) for t in current):

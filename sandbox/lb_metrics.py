@@ -1,7 +1,8 @@
 """The local load balancer's CloudWatch metrics, as an ALB publishes them (namespace AWS/ApplicationELB).
 
-Per target group and load balancer (dimensions TargetGroup and LoadBalancer): RequestCount, HTTPCode_Target_5XX_Count
-and TargetResponseTime (seconds from sending the request to the target until its response headers came back), put
+Per target group and load balancer (dimensions TargetGroup and LoadBalancer): RequestCount, HTTPCode_Target_5XX_Count,
+TargetConnectionErrorCount (a target that refused or dropped the connection: the proxy answers 502) and
+TargetResponseTime (seconds from sending the request to the target until its response headers came back), put
 in the emulated CloudWatch once per second (an ALB publishes per minute: the finer period keeps tests short). As on
 AWS a period without requests has no data point, and HTTPCode_Target_5XX_Count none without a 5XX answer.
 TargetResponseTime is put as raw values, so that percentiles (p90) are computed from them: up to
@@ -36,6 +37,7 @@ def dimension(arn: str) -> str:
 class _Second:
     requests: int = 0
     errors: int = 0
+    refused: int = 0
     latencies: list[float] = field(default_factory=list)
 
 
@@ -60,6 +62,12 @@ class LoadBalancerMetrics:
                 if slot < LATENCY_SAMPLES:
                     second.latencies[slot] = round(seconds, 4)
 
+    def record_connection_error(self, load_balancer_arn: str, target_group_arn: str) -> None:
+        """A request the target refused or dropped: not in RequestCount, as on an ALB."""
+        key = (dimension(load_balancer_arn), dimension(target_group_arn), int(time.time()))
+        with self._lock:
+            self._seconds[key].refused += 1
+
     def publish(self, now: float | None = None) -> int:
         """Put every second that has ended into CloudWatch; how many data points were put."""
         current = int(now or time.time())
@@ -73,12 +81,18 @@ class LoadBalancerMetrics:
                           {"Name": "TargetGroup", "Value": target_group}]
             stamp = datetime.fromtimestamp(second, UTC).replace(tzinfo=None)  # moto keeps UTC times naive
             common = {"Dimensions": dimensions, "Timestamp": stamp}
-            data.append({**common, "MetricName": "RequestCount", "Value": float(figures.requests), "Unit": "Count"})
+            if figures.requests:
+                data.append({**common, "MetricName": "RequestCount", "Value": float(figures.requests),
+                             "Unit": "Count"})
+            if figures.refused:
+                data.append({**common, "MetricName": "TargetConnectionErrorCount", "Value": float(figures.refused),
+                             "Unit": "Count"})
             if figures.errors:
                 data.append({**common, "MetricName": "HTTPCode_Target_5XX_Count", "Value": float(figures.errors),
                              "Unit": "Count"})
-            data.append({**common, "MetricName": "TargetResponseTime", "Values": figures.latencies,
-                         "Unit": "Seconds"})
+            if figures.latencies:
+                data.append({**common, "MetricName": "TargetResponseTime", "Values": figures.latencies,
+                             "Unit": "Seconds"})
         backend = cloudwatch_backends[ACCOUNT][REGION]
         if data:
             backend.put_metric_data(NAMESPACE, data)

@@ -129,8 +129,9 @@ class Proxies:
                     answered = time.monotonic()
                     data = response.read()
                     upstream.close()
-                except OSError:
-                    self._answer(502, b"502 Bad Gateway\n")  # the ALB's own answer: no target metric
+                except OSError:  # the ALB's own 502, counted as the target's connection error
+                    proxies.metrics.record_connection_error(load_balancer_arn, group_arn)
+                    self._answer(502, b"502 Bad Gateway\n")
                     return
                 proxies.metrics.record(load_balancer_arn, group_arn, response.status, answered - sent)
                 self.send_response(response.status)

@@ -23,7 +23,7 @@ def check_side(side: SideRef, topology: Topology, probe_config: ProbeConfig | No
         base = probe_config["baseUrl"] or f"http://{topology['dnsName']}:{topology['test']['port']}"
         result = probe(base + probe_config["path"], probe_config["timeoutSeconds"])
         checks.append(evaluate_probe(result, probe_config["expectedStatus"]))
-    return compute_report(checks, evaluate_definite(service, targets))
+    return compute_report(checks, evaluate_definite(service, targets, side["service"]["taskDefinition"]))
 
 
 NO_TRAFFIC = SideFigures(requests=0, errors=0, latencies=())

@@ -261,6 +261,16 @@ def _number(raw: dict[str, Any], key: str, default: float, low: float, high: flo
     return float(value)
 
 
+def _period(raw: dict[str, Any], prefix: str, problems: list[str]) -> int:
+    """GetMetricData's periods: 1, 5, 10, 30 (high-resolution metrics, as the sandbox's) or a multiple of 60 (the
+    ALB's metrics are standard resolution: 60 or more)."""
+    period = _int(raw, "periodSeconds", defaults.JUDGE_PERIOD_SECONDS, 1, 86400, problems, prefix)
+    if period not in (1, 5, 10, 30) and period % 60:
+        problems.append(f"'{prefix}periodSeconds' must be 1, 5, 10, 30 or a multiple of 60 (CloudWatch's periods; "
+                        f"the load balancer's metrics need 60 or a multiple), got {period}")
+    return period
+
+
 def _judge(raw: dict[str, Any], strategy: Strategy, rollback: bool, problems: list[str]) -> JudgeConfig:
     """The judge: on by default when traffic moves in steps (there is a blue to compare with while green
     takes a share), off for all-at-once and for rollbacks."""
@@ -284,7 +294,7 @@ def _judge(raw: dict[str, Any], strategy: Strategy, rollback: bool, problems: li
         insufficient = Insufficient.PROCEED.value
     return {
         "enabled": enabled,
-        "periodSeconds": _int(raw, "periodSeconds", defaults.JUDGE_PERIOD_SECONDS, 1, 3600, problems, prefix),
+        "periodSeconds": _period(raw, prefix, problems),
         "significance": _number(raw, "significance", 0.01, 0.0001, 0.2, problems, prefix),
         "errorTolerancePercent": _number(raw, "errorTolerancePercent", 1.0, 0, 100, problems, prefix),
         "latencyPercentile": percentile,

@@ -42,17 +42,24 @@ def failure_threshold(desired: int) -> int:
     return min(200, max(3, math.ceil(desired / 2)))
 
 
-def evaluate_definite(service: observed.Service, targets: Sequence[observed.TargetHealth]) -> tuple[str, bool] | None:
+def evaluate_definite(service: observed.Service, targets: Sequence[observed.TargetHealth],
+                      released_task_definition: str) -> tuple[str, bool] | None:
     """A failure that waiting will not heal, and whether it is conclusive at once.
 
-    Conclusive, as ECS's deployment circuit breaker judges: the current deployment failed, or as many of its tasks
-    stopped as the breaker's threshold (ECS stops a task whose container exits or whose target fails the load
-    balancer's checks, and starts another; the old deployment's tasks keep serving meanwhile). Definite but to be
-    seen again: every registered target fails its health checks.
+    Conclusive, as ECS's deployment circuit breaker judges: a deployment of the service failed, ECS rolled the
+    service back from the released task definition, or as many of the current deployment's tasks stopped as the
+    breaker's threshold (ECS stops a task whose container exits or whose target fails the load balancer's checks,
+    and starts another; the old deployment's tasks keep serving meanwhile). Definite but to be seen again (in
+    consecutive checks, which back off as usual): every registered target fails its health checks.
     """
+    failed = [d for d in service.deployments if d.rollout_state == "FAILED"]
+    if failed:
+        return (f"{service.name}: ECS gave the deployment up (rollout FAILED, {failed[0].failed_tasks} failed "
+                "tasks)"), True
+    if service.task_definition != released_task_definition:
+        return (f"{service.name} runs {service.task_definition.rsplit('/', 1)[-1]}, not the released "
+                f"{released_task_definition.rsplit('/', 1)[-1]}: ECS rolled it back"), True
     primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
-    if primary is not None and primary.rollout_state == "FAILED":
-        return f"{service.name}: ECS gave the deployment up (rollout FAILED, {primary.failed_tasks} failed tasks)", True
     if primary is not None and primary.rollout_state != "COMPLETED" \
             and primary.failed_tasks >= failure_threshold(primary.desired):
         return (f"{service.name}: {primary.failed_tasks} task(s) of the new deployment stopped "
@@ -116,17 +123,15 @@ def compute_report(checks: Sequence[CheckResult], definite: tuple[str, bool] | N
             "conclusive": bool(failing and failing[1])}
 
 
-def compute_wait_seconds(attempt: int, elapsed_seconds: float, policy: HealthConfig,
-                         failing: bool = False) -> int | None:
+def compute_wait_seconds(attempt: int, elapsed_seconds: float, policy: HealthConfig) -> int | None:
     """Seconds to wait before the next check (exponential backoff), or None when the deadline has passed.
 
-    While green is failing for a definite reason the checks do not back off: the fast gate counts consecutive
-    ones. The last wait is shortened so that one final check happens at the deadline.
+    The last wait is shortened so that one final check happens at the deadline.
     """
     remaining = policy["deadlineSeconds"] - elapsed_seconds
     if remaining <= 0:
         return None
-    backoff = policy["pollIntervalSeconds"] * (1 if failing else 2 ** min(attempt, 16))
+    backoff = policy["pollIntervalSeconds"] * (2 ** min(attempt, 16))
     return int(min(backoff, policy["maxPollIntervalSeconds"], math.ceil(remaining)))
 
 

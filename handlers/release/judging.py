@@ -3,8 +3,9 @@
 Two questions, each a one-sided statistical test with a tolerance, so that green is called worse only when it is
 worse by more than the tolerance *and* the data make chance an unlikely explanation:
 
-- Errors: green's 5XX rate against blue's, over every request in the window (a two-proportion z-test of
-  "green's rate exceeds blue's by more than the tolerance"). Assumes requests fail independently.
+- Errors: green's error rate (5XX answers and connection errors) against blue's, over every request in the
+  window (Farrington and Manning's two-proportion test of "green's rate exceeds blue's by more than the
+  tolerance"). Assumes requests fail independently.
 - Latency: green's per-period latency percentile against blue's (a Mann-Whitney rank test of "green's periods
   are slower", normal approximation with tie and continuity correction), and green's median period slower than
   blue's by more than the tolerance. Assumes the periods are independent samples of each side's latency.
@@ -49,11 +50,12 @@ def judged_windows(phase: str, since: float, first_move_at: float, now: float, p
                    min_periods: int) -> tuple[Window, Window]:
     """(green's window, blue's window), whole periods only.
 
-    While a step runs both sides serve production: both are read over the step's whole periods so far. During the
-    bake only green serves, so blue's figures are its own before green first took traffic, over as long a window.
+    While a step runs both sides serve production: both are read over the step's whole periods so far, up to one
+    period ago (metrics arrive late: the ALB sends them every minute). During the bake only green serves, so
+    blue's figures are its own before green first took traffic, over as long a window.
     """
-    def whole(start: float, end: float) -> Window:
-        return (math.floor(start / period) + 1) * period, math.floor(end / period) * period
+    def whole(start: float, end: float) -> Window:  # the periods begun at or after start, ended a period ago
+        return math.ceil(start / period) * period, (math.floor(end / period) - 1) * period
 
     green = whole(since, now)
     if phase != "bake":
@@ -66,13 +68,35 @@ def judged_windows(phase: str, since: float, first_move_at: float, now: float, p
 def two_proportion_p(errors_a: int, n_a: int, errors_b: int, n_b: int, margin: float) -> tuple[float, float]:
     """(z, one-sided p) for "rate a exceeds rate b by more than `margin`" (a proportion, 0.01 = 1 point).
 
-    The pooled standard error under "no difference" keeps the test defined when both rates are 0 or 1.
+    Farrington and Manning's test: the standard error is taken at the rates most likely under "a exceeds b by
+    exactly the margin" (a restricted maximum likelihood), not at the pooled rate, which assumes no difference
+    and, with blue's rate near 0, would call a green exactly at the tolerance worse one time in five.
     """
-    rate_a, rate_b = errors_a / n_a, errors_b / n_b
-    pooled = (errors_a + errors_b) / (n_a + n_b)
-    spread = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n_a + 1 / n_b))
-    z = (rate_a - rate_b - margin) / spread
+    rate_a, rate_b = _restricted_rates(errors_a, n_a, errors_b, n_b, margin)
+    spread = math.sqrt(max(rate_a * (1 - rate_a) / n_a + rate_b * (1 - rate_b) / n_b, 1e-12))
+    z = (errors_a / n_a - errors_b / n_b - margin) / spread
     return z, 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _restricted_rates(errors_a: int, n_a: int, errors_b: int, n_b: int, margin: float) -> tuple[float, float]:
+    """The rates (a, b) with a = b + margin that make the observed errors most likely. The log-likelihood is
+    concave in b, so a ternary search finds its maximum."""
+    def log_likelihood(rate_b: float) -> float:
+        total = 0.0
+        for errors, n, rate in ((errors_a, n_a, rate_b + margin), (errors_b, n_b, rate_b)):
+            rate = min(max(rate, 1e-12), 1 - 1e-12)
+            total += errors * math.log(rate) + (n - errors) * math.log(1 - rate)
+        return total
+
+    low, high = max(0.0, -margin), min(1.0, 1.0 - margin)
+    for _ in range(60):  # (2/3)^60: far below any rate that matters
+        left, right = low + (high - low) / 3, high - (high - low) / 3
+        if log_likelihood(left) < log_likelihood(right):
+            low = left
+        else:
+            high = right
+    rate_b = (low + high) / 2
+    return rate_b + margin, rate_b
 
 
 def mann_whitney_greater_p(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:

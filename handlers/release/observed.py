@@ -81,8 +81,8 @@ class ProbeResult:
 class SideFigures:
     """One target group's metrics over the judged window, one value per period that had requests."""
 
-    requests: int
-    errors: int  # HTTPCode_Target_5XX_Count
+    requests: int  # RequestCount, plus the requests its targets refused
+    errors: int  # HTTPCode_Target_5XX_Count plus TargetConnectionErrorCount
     latencies: tuple[float, ...]  # TargetResponseTime's percentile per period, seconds
 
     @property

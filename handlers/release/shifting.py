@@ -108,9 +108,11 @@ def compute_watch(previous: Mapping[str, Any], phase: str, step_percent: int, du
     """One look at green while it takes traffic: anything wrong means roll back; else wait or move on.
 
     A judge that lacks traffic when the time is over proceeds, holds the step up to its limit, or rolls back,
-    as configured.
+    as configured. A judged step lasts two periods longer, so that the judge reads its last period.
     """
     since, first_move = watch_clock(previous, phase, step_percent, now)
+    if judgement is not None and judge is not None:
+        duration += 2 * judge["periodSeconds"]  # until the step's last period has been published and read
     problems = [c["detail"] for c in checks if not c["ok"]] + ([abort] if abort else [])
     if judgement is not None and judgement["verdict"] == Verdict.FAIL:
         problems.append(f"the judge found green worse than blue on {judgement['metric']}: {judgement['reason']}")

@@ -102,16 +102,23 @@ HEALTHY_OLD_TASK = _target("healthy")  # the old deployment's task still serves 
 ])
 def test_a_definite_failure_is_one_waiting_will_not_fix(svc: observed.Service, targets: list[observed.TargetHealth],
                                                          definite: str | None, conclusive: bool) -> None:
-    found = evaluate_definite(svc, targets)
+    found = evaluate_definite(svc, targets, svc.task_definition)
     if definite is None:
         assert found is None
     else:
         assert found is not None and definite in found[0] and found[1] is conclusive
 
 
-def test_while_green_fails_for_a_definite_reason_the_checks_do_not_back_off() -> None:
-    assert compute_wait_seconds(3, 15, POLICY, failing=True) == 5  # type: ignore[arg-type]
-    assert compute_wait_seconds(3, 15, POLICY) == 20  # type: ignore[arg-type]
+def test_a_failed_deployment_that_ecs_rolled_back_is_conclusive() -> None:
+    """ECS's circuit breaker with rollback: the failed deployment is no longer primary, the service runs the old
+    task definition again."""
+    svc = service("g", GREEN, task_definition="td:1")
+    failed = observed.Deployment("ACTIVE", "td:2", 2, 0, "FAILED", failed_tasks=3)
+    rolled_back = replace(svc, deployments=(*svc.deployments, failed))
+    found = evaluate_definite(rolled_back, [HEALTHY_OLD_TASK], "td:2")
+    assert found is not None and "ECS gave the deployment up" in found[0] and found[1]
+    found = evaluate_definite(svc, [HEALTHY_OLD_TASK], "td:2")  # rolled back, the failed deployment already gone
+    assert found is not None and "not the released td:2: ECS rolled it back" in found[0] and found[1]
 
 
 def test_a_healthy_report_has_no_definite_failure() -> None:

@@ -34,12 +34,29 @@ def test_the_rank_test_agrees_with_scipy(a: list[float], b: list[float]) -> None
 
 @pytest.mark.parametrize(("errors_a", "n_a", "errors_b", "n_b"), [(30, 600, 2, 2400), (5, 500, 20, 2000),
                                                                   (0, 100, 0, 900)])
-def test_the_proportion_test_is_the_z_test_of_a_difference(errors_a: int, n_a: int, errors_b: int, n_b: int) -> None:
+def test_without_a_margin_the_proportion_test_is_the_pooled_z_test(errors_a: int, n_a: int, errors_b: int,
+                                                                   n_b: int) -> None:
+    """With no margin the most likely equal rates are the pooled rate: Farrington and Manning's test is then the
+    classic pooled z-test."""
     z, p = two_proportion_p(errors_a, n_a, errors_b, n_b, 0.0)
     pooled = (errors_a + errors_b) / (n_a + n_b)
     spread = (max(pooled * (1 - pooled), 1e-12) * (1 / n_a + 1 / n_b)) ** 0.5
-    assert z == pytest.approx((errors_a / n_a - errors_b / n_b) / spread)
-    assert p == pytest.approx(stats.norm.sf(z))
+    assert z == pytest.approx((errors_a / n_a - errors_b / n_b) / spread, rel=1e-6)
+    assert p == pytest.approx(stats.norm.sf(z), rel=1e-5)
+
+
+@pytest.mark.parametrize(("green_rate", "blue_rate", "n_green", "n_blue"), [
+    (0.010, 0.0, 2000, 18000), (0.011, 0.001, 500, 4500), (0.02, 0.01, 500, 2000)])
+def test_green_exactly_at_the_tolerance_is_called_worse_about_as_often_as_the_significance(
+        green_rate: float, blue_rate: float, n_green: int, n_blue: int) -> None:
+    """The pooled standard error would reject the first case about one time in five (blue's rate near 0)."""
+    rng = random.Random(3)  # noqa: S311 - simulated traffic, seeded to be repeatable
+    trials, rejected = 1000, 0
+    for _ in range(trials):
+        errors_green = sum(rng.random() < green_rate for _ in range(n_green))
+        errors_blue = sum(rng.random() < blue_rate for _ in range(n_blue))
+        rejected += two_proportion_p(errors_green, n_green, errors_blue, n_blue, 0.01)[1] < 0.01
+    assert rejected / trials <= 0.025
 
 
 def test_green_failing_5_percent_of_requests_fails_on_its_5xx_rate_with_both_sides_figures() -> None:
@@ -78,7 +95,7 @@ def test_the_false_rollback_rate_of_identical_versions_stays_under_the_significa
     """Both sides draw from the same distributions (0.5% errors, lognormal latency); the judge looks as often as a
     one-minute canary with 1 s periods does, on the growing window. It may roll back at most ~alpha of them."""
     rng = random.Random(7)  # noqa: S311 - simulated traffic, seeded to be repeatable
-    rollbacks, releases = 0, 400
+    rollbacks, releases = 0, 300
     for _ in range(releases):
         green_periods: list[tuple[int, int, float]] = []
         blue_periods: list[tuple[int, int, float]] = []
@@ -97,11 +114,22 @@ def test_the_false_rollback_rate_of_identical_versions_stays_under_the_significa
     assert rollbacks / releases <= 0.01
 
 
-def test_windows_are_whole_periods_of_the_step_and_the_bake_compares_with_blue_before_the_move() -> None:
-    assert judged_windows("shift", 1000.4, 1000.4, 1030.7, 1, 60, 5) == ((1001, 1030), (1001, 1030))
-    assert judged_windows("shift", 1000, 1000, 1200, 60, 60, 5) == ((1020, 1200), (1020, 1200))
+def test_windows_are_whole_periods_of_the_step_up_to_one_period_ago() -> None:
+    assert judged_windows("shift", 1000.4, 1000.4, 1030.7, 1, 60, 5) == ((1001, 1029), (1001, 1029))
+    assert judged_windows("shift", 960, 960, 1260, 60, 60, 5) == ((960, 1200), (960, 1200))  # aligned: kept
+    assert judged_windows("shift", 1000, 1000, 1260, 60, 60, 5) == ((1020, 1200), (1020, 1200))
+
+
+def test_the_bake_compares_green_with_blue_before_green_took_traffic() -> None:
     green, blue = judged_windows("bake", 2000.2, 1000.5, 2030.0, 1, 120, 5)
-    assert green == (2001, 2030) and blue == (880, 1000)
+    assert green == (2001, 2029) and blue == (880, 1000)
+
+
+def test_a_judged_step_lasts_until_its_last_period_can_be_read() -> None:
+    judgement = judge(SideFigures(400, 0, (0.01,) * 10), SideFigures(3600, 0, (0.01,) * 10), config())
+    started = compute_watch({}, "shift", 10, 300, 10, [], None, 1000, judgement, config())
+    assert not compute_watch(started, "shift", 10, 300, 10, [], None, 1300, judgement, config())["done"]
+    assert compute_watch(started, "shift", 10, 300, 10, [], None, 1420, judgement, config())["done"]
 
 
 def test_a_failing_judge_fails_the_watch_and_says_why() -> None:
@@ -120,7 +148,7 @@ def test_not_enough_traffic_when_the_step_ends_does_what_was_asked(on_short: str
     short = judge(SideFigures(0, 0, ()), SideFigures(0, 0, ()), judge_config)
     started = compute_watch({}, "shift", 10, 60, 5, [], None, 1000, short, judge_config)
     assert started["ok"] and not started["done"]  # before the step's end nothing is decided
-    ended = compute_watch(started, "shift", 10, 60, 5, [], None, 1060 + held, short, judge_config)
+    ended = compute_watch(started, "shift", 10, 60, 5, [], None, 1060 + 120 + held, short, judge_config)
     assert (ended["ok"], ended["done"]) == (ok, done)
     if not ok:
         assert "not enough traffic to judge" in ended["reason"]
@@ -144,6 +172,7 @@ def test_the_judge_is_on_for_canary_and_linear_only_unless_asked_and_never_for_a
     ({"latencyPercentile": "p100"}, "'traffic.judge.latencyPercentile' must be a percentile"),
     ({"onInsufficientTraffic": "ask"}, "'traffic.judge.onInsufficientTraffic' must be one of proceed, hold, rollback"),
     ({"minPeriods": 1}, "'traffic.judge.minPeriods' must be a whole number from 3"),
+    ({"periodSeconds": 45}, "'traffic.judge.periodSeconds' must be 1, 5, 10, 30 or a multiple of 60"),
     ({"sensitivity": 1}, "unknown field 'traffic.judge.sensitivity'"),
 ])
 def test_a_bad_judge_setting_is_refused_by_name(judge_request: dict[str, Any], words: str) -> None:

@@ -9,6 +9,7 @@ from .. import aws, observed
 from ..exceptions import ServiceNotFound
 
 _DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services per call
+_TASK_BATCH = 100  # ListTasks answers at most 100 per page, DescribeTasks takes at most 100
 
 
 class Containers:
@@ -38,19 +39,23 @@ class Containers:
                              taskDefinition=task_definition)["taskDefinition"]
         return tuple(c["image"] for c in described["containerDefinitions"] if c.get("essential", True))
 
-    def stopped_tasks(self, cluster: str, service_name: str, limit: int = 5) -> list[observed.StoppedTask]:
-        """The service's most recently listed stopped tasks (ECS keeps them for about an hour), with their reasons."""
+    def stopped_tasks(self, cluster: str, service_name: str, task_definition: str,
+                      limit: int = 5) -> list[observed.StoppedTask]:
+        """The service's tasks of `task_definition` that stopped, latest first, with their reasons. ECS lists
+        stopped tasks for about an hour, in no stated order, with those of earlier deployments."""
         arns = aws.call("ecs:ListTasks", self._client.list_tasks, cluster=cluster, serviceName=service_name,
-                        desiredStatus="STOPPED", maxResults=100)["taskArns"][-limit:]
+                        desiredStatus="STOPPED", maxResults=_TASK_BATCH)["taskArns"]
         if not arns:
             return []
         described = aws.call("ecs:DescribeTasks", self._client.describe_tasks, cluster=cluster, tasks=arns)["tasks"]
+        ours = sorted((t for t in described if t.get("taskDefinitionArn") == task_definition),
+                      key=lambda t: str(t.get("stoppedAt") or ""), reverse=True)
         return [observed.StoppedTask(
             task_id=t["taskArn"].rsplit("/", 1)[-1], stopped_reason=t.get("stoppedReason") or "no reason given",
             container_reasons=tuple(
                 f"{c.get('name', 'container')}: " + (c.get("reason") or f"exit code {c.get('exitCode')}")
                 for c in t.get("containers", []) if c.get("reason") or c.get("exitCode") not in (None, 0)))
-            for t in described]
+            for t in ours[:limit]]
 
     def _describe(self, cluster: str, arns: list[str],
                   on: Mapping[str, Exception] | None = None) -> list[dict[str, Any]]:

@@ -9,8 +9,10 @@ from .. import aws
 from ..observed import SideFigures
 
 NAMESPACE = "AWS/ApplicationELB"
+# A target that refuses or drops the connection gets no 5XX of its own (the ALB answers 502 and counts it per
+# load balancer only) and is not in RequestCount: its TargetConnectionErrorCount is added to both.
 _QUERIES = (("requests", "RequestCount", "Sum"), ("errors", "HTTPCode_Target_5XX_Count", "Sum"),
-            ("latency", "TargetResponseTime", None))
+            ("refused", "TargetConnectionErrorCount", "Sum"), ("latency", "TargetResponseTime", None))
 
 
 def dimension(arn: str, kind: str) -> str:
@@ -26,8 +28,9 @@ class Metrics:
 
     def target_groups(self, load_balancer_arn: str, target_group_arns: list[str], start: float, end: float,
                       period: int, percentile: str) -> dict[str, SideFigures]:
-        """Each target group's requests, 5XX answers and latency percentile over [start, end) (epoch seconds),
-        one GetMetricData for all of them. A period without requests has no data points: the ALB publishes none."""
+        """Each target group's requests, errors (5XX answers and connection errors) and latency percentile over
+        [start, end) (epoch seconds), one GetMetricData for all of them. A period without requests has no data
+        points: the ALB publishes none."""
         queries = []
         for index, arn in enumerate(target_group_arns):
             dimensions = [{"Name": "LoadBalancer", "Value": dimension(load_balancer_arn, "LoadBalancer")},
@@ -47,8 +50,9 @@ class Metrics:
         figures = {}
         for index, arn in enumerate(target_group_arns):
             requests, errors = values.get(f"requests{index}", {}), values.get(f"errors{index}", {})
-            latency = values.get(f"latency{index}", {})
+            refused, latency = values.get(f"refused{index}", {}), values.get(f"latency{index}", {})
             figures[arn] = SideFigures(
-                requests=round(sum(requests.values())), errors=round(sum(errors.values())),
+                requests=round(sum(requests.values()) + sum(refused.values())),
+                errors=round(sum(errors.values()) + sum(refused.values())),
                 latencies=tuple(latency[when] for when in sorted(latency) if requests.get(when)))
         return figures
