@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import http.client
+import math
 import random
 import subprocess
 import sys
@@ -65,8 +66,9 @@ def _release(image: str, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=common.ROOT)
 
 
-def detection(image: str) -> tuple[float, str, tuple[float, float]]:
-    """Seconds from the canary's split to blue alone; the release's output; the epoch window to picture."""
+def detection(image: str) -> tuple[float, str, tuple[float, float], float]:
+    """Seconds from the canary's split to blue alone; the release's output; the epoch window to picture (whole
+    seconds, from 8 s before the split); when in it the rollback happened."""
     process = _release(image, *CANARY, "--bake", "0")
     common.wait_for(lambda: len(common.forward_targets("shop-alb", PRODUCTION)) == 2 or process.poll() is not None,
                     300, poll=0.05, what="the canary split")
@@ -75,15 +77,16 @@ def detection(image: str) -> tuple[float, str, tuple[float, float]]:
                     what="production back on one side")
     back = time.monotonic()
     out, _ = process.communicate(timeout=300)
-    return back - split, out, (split_epoch - 8, time.time() + 3)
+    start = math.floor(split_epoch) - 8
+    return back - split, out, (start, time.time() + 3), split_epoch - start + back - split
 
 
-def healthy_release(image: str) -> tuple[bool, str]:
-    """(rolled back by the judge, the output) for a healthy version: canary, then a 20 s bake."""
+def healthy_release(image: str) -> tuple[bool, bool]:
+    """(released, rolled back by the judge) for a healthy version: a 30 s canary, then a 20 s bake."""
     process = _release(image, "--strategy", "canary:20:0.5", "--check-interval", "1", "--health-interval", "2",
                        "--approve", "--bake", "20")
     out, _ = process.communicate(timeout=600)
-    return "the judge found green worse" in out, out
+    return process.returncode == 0, "the judge found green worse" in out
 
 
 def simulated_false_rollbacks(releases: int = 2000, seconds: int = 60, rate: int = 60) -> float:
@@ -185,20 +188,22 @@ def run(repeats: int) -> list[str]:
             times, named = [], 0
             for attempt in range(repeats):
                 live = common.forward_targets("shop-alb", PRODUCTION)[0]
-                seconds, out, window = detection(f"sample-app:judge-{kind}{attempt}")
+                seconds, out, window, rolled_back_at = detection(f"sample-app:judge-{kind}{attempt}")
                 times.append(seconds)
                 named += f"worse than blue on {metric}" in out
                 if kind == "errors" and not drawn:
                     PICTURE.parent.mkdir(exist_ok=True)
-                    PICTURE.write_text(picture(_series(window), live, seconds + 8, f"sample-app:{kind}"))
+                    PICTURE.write_text(picture(_series(window), live, rolled_back_at, f"sample-app:{kind}"))
                     drawn = True
             rows.append((f"`{kind}` image (canary 20%, 2 min step): split to blue alone",
                          common.describe(times), f"{named} of {repeats} rollbacks named {metric}"))
         healthy = [healthy_release(f"sample-app:judge-ok{n}") for n in range(repeats * 2)]
-    false = sum(rolled for rolled, _ in healthy)
+    false = sum(judged for _, judged in healthy)
+    released = sum(ok for ok, _ in healthy)
     served = sum(statuses.values())
-    rows.append(("healthy image (canary 20% for 30 s, then a 20 s bake)", f"{false} of {len(healthy)} rolled back",
-                 "false-rollback rate measured in the sandbox"))
+    rows.append(("healthy image (canary 20% for 30 s, then a 20 s bake)",
+                 f"{false} of {len(healthy)} rolled back by the judge",
+                 f"false-rollback rate measured in the sandbox; {released} of {len(healthy)} released"))
     rate = simulated_false_rollbacks()
     rows.append(("identical sides, simulated (2000 one-minute canaries, 60 looks each)",
                  f"{rate * 100:.2f}% rolled back", "the judge's own code; significance 0.01 per look"))

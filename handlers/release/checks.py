@@ -45,7 +45,9 @@ def judge_green(topology: Topology, config: JudgeConfig, phase: str, since: floa
         figures = metrics.target_groups(lb, [blue], *blue_window, period, statistic)
         if green_window[1] > green_window[0]:
             figures |= metrics.target_groups(lb, [green], *green_window, period, statistic)
-    judgement = judge(figures.get(green, NO_TRAFFIC), figures.get(blue, NO_TRAFFIC), config)
+    # During the bake blue's figures are from before the move: error rates compare, latency under another load not.
+    judgement = judge(figures.get(green, NO_TRAFFIC), figures.get(blue, NO_TRAFFIC), config,
+                      compare_latency=green_window == blue_window)
     judgement["window"] = {"greenFrom": green_window[0], "greenTo": green_window[1],
                            "blueFrom": blue_window[0], "blueTo": blue_window[1]}
     return judgement

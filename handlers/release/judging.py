@@ -126,8 +126,12 @@ def mann_whitney_greater_p(a: Sequence[float], b: Sequence[float]) -> tuple[floa
     return u, 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def judge(green: SideFigures, blue: SideFigures, config: JudgeConfig) -> Judgement:
-    """Is green significantly worse than blue? The first failing test names the metric."""
+def judge(green: SideFigures, blue: SideFigures, config: JudgeConfig, compare_latency: bool = True) -> Judgement:
+    """Is green significantly worse than blue? The first failing test names the metric.
+
+    `compare_latency` False: blue's figures are from another time (the bake compares with blue before green took
+    traffic), when latency depends on the load of that moment; only error rates are compared then.
+    """
     alpha = config["significance"]
     failures: list[tuple[str, str]] = []
     short: list[str] = []
@@ -148,10 +152,10 @@ def judge(green: SideFigures, blue: SideFigures, config: JudgeConfig) -> Judgeme
                 f"< {alpha:g}")))
 
     percentile = config["latencyPercentile"]
-    if min(len(green.latencies), len(blue.latencies)) < config["minPeriods"]:
+    if compare_latency and min(len(green.latencies), len(blue.latencies)) < config["minPeriods"]:
         short.append(f"{len(green.latencies)} periods with traffic on green and {len(blue.latencies)} on blue, "
                      f"{config['minPeriods']} needed on each side to compare latency")
-    else:
+    elif compare_latency:
         u, p = mann_whitney_greater_p(green.latencies, blue.latencies)
         green_median, blue_median = statistics.median(green.latencies), statistics.median(blue.latencies)
         allowed = blue_median * (1 + config["latencyTolerancePercent"] / 100) + config["latencyToleranceMs"] / 1000
@@ -168,8 +172,10 @@ def judge(green: SideFigures, blue: SideFigures, config: JudgeConfig) -> Judgeme
         verdict, metric, reason = Verdict.INSUFFICIENT, None, "not enough traffic to judge: " + "; ".join(short)
     else:
         verdict, metric = Verdict.PASS, None
-        reason = (f"green no worse than blue: 5XX {_percent(green.error_rate)} against {_percent(blue.error_rate)}, "
-                  f"{percentile} latency {_ms(green.median_latency)} against {_ms(blue.median_latency)}")
+        latency = (f"{percentile} latency {_ms(green.median_latency)} against {_ms(blue.median_latency)}"
+                   if compare_latency else "latency not compared (blue's figures are from before the move)")
+        reason = f"green no worse than blue: 5XX {_percent(green.error_rate)} against {_percent(blue.error_rate)}, " \
+                 + latency
     return {"verdict": verdict.value, "metric": metric, "reason": reason,
             "green": _figures(green), "blue": _figures(blue), "errorTest": error_test, "latencyTest": latency_test,
             "window": {}}

@@ -179,3 +179,30 @@ def test_a_bad_judge_setting_is_refused_by_name(judge_request: dict[str, Any], w
     with pytest.raises(Exception, match="Invalid release request") as raised:
         config(**judge_request)
     assert words in str(raised.value)
+
+
+class FixedMetrics:
+    """The metrics gateway's answer, the same for every window asked."""
+
+    def __init__(self, figures: dict[str, SideFigures]) -> None:
+        self.figures = figures
+        self.windows: list[tuple[float, float]] = []
+
+    def target_groups(self, load_balancer_arn: str, target_group_arns: list[str], start: float, end: float,
+                      period: int, percentile: str) -> dict[str, SideFigures]:
+        self.windows.append((start, end))
+        return {arn: self.figures[arn] for arn in target_group_arns}
+
+
+def test_during_the_bake_latency_is_not_compared_with_blue_from_another_time() -> None:
+    """Blue's figures in the bake are from before the move, under another load: only error rates compare."""
+    from release.checks import judge_green
+    from tests.unit.test_shifting import TOPOLOGY
+
+    green, blue = TOPOLOGY["green"]["targetGroupArn"], TOPOLOGY["blue"]["targetGroupArn"]
+    slower = FixedMetrics({green: SideFigures(400, 0, (0.040,) * 10), blue: SideFigures(400, 0, (0.004,) * 10)})
+    baked = judge_green(TOPOLOGY, config(periodSeconds=1), "bake", 2000, 1000, 2030, 20, slower)  # type: ignore[arg-type]
+    assert baked["verdict"] == Verdict.PASS and "latency not compared" in baked["reason"]
+    assert slower.windows == [(980, 1000), (2000, 2029)]  # blue before the move, then green in the bake
+    shifted = judge_green(TOPOLOGY, config(periodSeconds=1), "shift", 2000, 1000, 2030, 20, slower)  # type: ignore[arg-type]
+    assert shifted["verdict"] == Verdict.FAIL and shifted["metric"] == "latency"
