@@ -145,7 +145,7 @@ def _series(window: tuple[float, float]) -> dict[str, dict[str, list[tuple[float
 
 
 def picture(series: dict[str, dict[str, list[tuple[float, float]]]], live: str, rolled_back_at: float,
-            image: str) -> str:
+            image: str, detected: float) -> str:
     """An SVG of both sides' per-second 5XX rate and p90 latency, and when the judge rolled green back."""
     width, height, left, top, panel = 760, 420, 60, 40, 150
     span = max([x for side in series.values() for points in side.values() for x, _ in points] + [rolled_back_at + 2])
@@ -154,7 +154,7 @@ def picture(series: dict[str, dict[str, list[tuple[float, float]]]], live: str, 
              'font-family="system-ui, sans-serif" font-size="12">',
              f'<rect width="{width}" height="{height}" fill="white"/>',
              f'<text x="{left}" y="20" font-size="14" font-weight="bold">A judged canary: {image} at 20% under load, '
-             f'rolled back after {rolled_back_at:.0f} s</text>']
+             f'back on blue {detected:.0f} s after the split</text>']
     for row, (key, unit) in enumerate((("errors", "5XX rate (%)"), ("latency", "p90 latency (ms)"))):
         y0 = top + row * (panel + 40)
         peak = max([v for side in series.values() for _, v in side[key]] + [1.0]) * 1.15
@@ -193,7 +193,7 @@ def run(repeats: int) -> list[str]:
                 named += f"worse than blue on {metric}" in out
                 if kind == "errors" and not drawn:
                     PICTURE.parent.mkdir(exist_ok=True)
-                    PICTURE.write_text(picture(_series(window), live, rolled_back_at, f"sample-app:{kind}"))
+                    PICTURE.write_text(picture(_series(window), live, rolled_back_at, f"sample-app:{kind}", seconds))
                     drawn = True
             rows.append((f"`{kind}` image (canary 20%, 2 min step): split to blue alone",
                          common.describe(times), f"{named} of {repeats} rollbacks named {metric}"))
