@@ -11,54 +11,20 @@
 
 from __future__ import annotations
 
-import http.client
 import math
 import random
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from bench import common
+from sandbox.lb_metrics import dimension
+from sandbox.load import steady_load
 
 PRODUCTION = 8000
 PICTURE = common.ROOT / "docs" / "judged-canary.svg"
 CANARY = ("--strategy", "canary:20:2", "--check-interval", "1", "--health-interval", "2", "--approve")
-
-
-@contextmanager
-def load(threads: int = 4) -> Iterator[Counter[int | str]]:
-    """Clients requesting production non-stop; each answer's status counted."""
-    statuses: Counter[int | str] = Counter()
-    stop = threading.Event()
-
-    def hammer() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
-        while not stop.is_set():
-            try:
-                connection.request("GET", "/version")
-                response = connection.getresponse()
-                response.read()
-                statuses[response.status] += 1
-            except (OSError, http.client.HTTPException) as exc:
-                statuses[type(exc).__name__] += 1
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
-        connection.close()
-
-    workers = [threading.Thread(target=hammer, daemon=True) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    try:
-        yield statuses
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=15)
 
 
 def _release(image: str, *args: str) -> subprocess.Popen[str]:
@@ -123,8 +89,8 @@ def _series(window: tuple[float, float]) -> dict[str, dict[str, list[tuple[float
         LoadBalancerArn=lb)["TargetGroups"]}
     queries = []
     for index, (name, arn) in enumerate(sorted(groups.items())):
-        dimensions = [{"Name": "LoadBalancer", "Value": lb.split(":", 5)[-1].removeprefix("loadbalancer/")},
-                      {"Name": "TargetGroup", "Value": arn.split(":", 5)[-1]}]
+        dimensions = [{"Name": "LoadBalancer", "Value": dimension(lb)},
+                      {"Name": "TargetGroup", "Value": dimension(arn)}]
         for key, metric, stat in (("n", "RequestCount", "Sum"), ("e", "HTTPCode_Target_5XX_Count", "Sum"),
                                   ("l", "TargetResponseTime", "p90")):
             queries.append({"Id": f"{key}{index}", "Label": name, "MetricStat": {"Metric": {
@@ -183,7 +149,7 @@ def run(repeats: int) -> list[str]:
                      "2")
     rows: list[tuple[str, ...]] = []
     drawn = False
-    with load() as statuses:
+    with steady_load(PRODUCTION, threads=4) as statuses:
         for kind, metric in (("errors", "5XX rate"), ("slow", "latency")):
             times, named = [], 0
             for attempt in range(repeats):

@@ -14,16 +14,13 @@ from typing import Any
 import pytest
 
 from sandbox import moto_ext
+from sandbox.lb_metrics import dimension
 from tests.flow.test_progressive import production_weights
 from tests.support.world import World
 
 pytestmark = pytest.mark.flow
 
 JUDGE = {"periodSeconds": 1, "minRequests": 30, "minPeriods": 3}
-
-
-def dimension(arn: str) -> str:
-    return arn.split(":", 5)[-1].removeprefix("loadbalancer/")
 
 
 @contextmanager

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -19,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import control
+from sandbox import control, load
 from tests.sandbox.cli import (
     ENDPOINT_PORT,
     PRODUCTION,
@@ -40,35 +38,9 @@ from tests.sandbox.cli import env as _env
 pytestmark = pytest.mark.sandbox
 
 
-@contextlib.contextmanager
-def steady_load(threads: int = 6) -> Iterator[Counter[int | str]]:
+def steady_load(threads: int = 6) -> contextlib.AbstractContextManager[Counter[int | str]]:
     """Clients requesting production non-stop while the block runs; counts each answer's status."""
-    statuses: Counter[int | str] = Counter()
-    stop = threading.Event()
-
-    def hammer() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
-        while not stop.is_set():
-            try:
-                connection.request("GET", "/version")
-                response = connection.getresponse()
-                response.read()
-                statuses[response.status] += 1
-            except (OSError, http.client.HTTPException) as exc:
-                statuses[type(exc).__name__] += 1
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", PRODUCTION, timeout=10)
-        connection.close()
-
-    workers = [threading.Thread(target=hammer) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    try:
-        yield statuses
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=15)
+    return load.steady_load(PRODUCTION, threads)
 
 
 @pytest.fixture(scope="module")

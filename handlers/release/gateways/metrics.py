@@ -15,11 +15,10 @@ _QUERIES = (("requests", "RequestCount", "Sum"), ("errors", "HTTPCode_Target_5XX
             ("refused", "TargetConnectionErrorCount", "Sum"), ("latency", "TargetResponseTime", None))
 
 
-def dimension(arn: str, kind: str) -> str:
-    """The metric dimension of a load balancer ("loadbalancer/") or target group ("targetgroup/") ARN: the part
-    after the resource type, e.g. app/my-alb/50dc6c495c0c9188 and targetgroup/my-tg/73e2d6bc24d8a067."""
-    resource = arn.split(":", 5)[-1]
-    return resource.removeprefix("loadbalancer/") if kind == "LoadBalancer" else resource
+def dimension(arn: str) -> str:
+    """The metric dimension of a load balancer or target group ARN: its resource without "loadbalancer/", e.g.
+    app/my-alb/50dc6c495c0c9188 and targetgroup/my-tg/73e2d6bc24d8a067."""
+    return arn.split(":", 5)[-1].removeprefix("loadbalancer/")
 
 
 class Metrics:
@@ -33,8 +32,8 @@ class Metrics:
         points: the ALB publishes none."""
         queries = []
         for index, arn in enumerate(target_group_arns):
-            dimensions = [{"Name": "LoadBalancer", "Value": dimension(load_balancer_arn, "LoadBalancer")},
-                          {"Name": "TargetGroup", "Value": dimension(arn, "TargetGroup")}]
+            dimensions = [{"Name": "LoadBalancer", "Value": dimension(load_balancer_arn)},
+                          {"Name": "TargetGroup", "Value": dimension(arn)}]
             for key, name, stat in _QUERIES:
                 queries.append({"Id": f"{key}{index}", "ReturnData": True, "MetricStat": {
                     "Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dimensions},
