@@ -14,6 +14,7 @@ from release import defaults
 from release.config import JUDGE_MODES, parse_request
 from release.deciding import Delivery
 from release.exceptions import InvalidInput, ReleaseError
+from release.hooks import parse_hook_option
 
 from . import pipelines, releases, system
 from .aws_errors import explain
@@ -116,6 +117,9 @@ def parser() -> argparse.ArgumentParser:
         f"healthy (default: {defaults.HEALTH_DEADLINE_SECONDS})")
     add("--judge", choices=JUDGE_MODES, help="releases' default: judge green against blue on the load balancer's "
         "metrics and roll back when it is significantly worse (auto, the default: canary and linear releases)")
+    add("--hook", action="append", metavar="STAGE=FUNCTION",
+        help="releases' default lifecycle hook (repeatable; stages: after-test-traffic, after-production-shift, "
+        "on-rollback; functions named NAME-hook-*, e.g. NAME-hook-smoke-test, which the stack ships)")
     commands.add_parser("status", parents=[common],
                         help="which side is live, images, health, releases running, the pipeline's latest runs")
     pipeline = commands.add_parser("pipeline", parents=[common], help="the release pipeline")
@@ -138,6 +142,9 @@ def parser() -> argparse.ArgumentParser:
     release.add_argument("--judge", choices=["on", "off"], help="judge green against blue on the load balancer's "
                          "metrics while traffic moves and during the bake; default: the stack's (auto: on for "
                          "canary and linear)")
+    release.add_argument("--hook", action="append", metavar="STAGE=FUNCTION",
+                         help="run FUNCTION at STAGE (repeatable; stages: after-test-traffic, after-production-shift, "
+                         "on-rollback; FUNCTION=none for no hook at that stage); default: the stack's hooks")
     abort = commands.add_parser("abort", parents=[common],
                                 help="roll the running release back to blue now (during a shift or the bake)")
     abort.add_argument("--reason", default="aborted from the command line")
@@ -218,6 +225,8 @@ def _asked(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag, None)
         if value is not None:
             asked[field] = tuple(value) if isinstance(value, list) else value
+    if getattr(args, "hook", None) is not None:  # the stack's Hooks parameter: STAGE=FUNCTION,...
+        asked["hooks"] = ",".join(args.hook)
     return asked
 
 
@@ -292,6 +301,19 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     if args.judge is not None:
         traffic["judge"] = {**traffic.get("judge", {}), "enabled": args.judge == "on"}
     request["traffic"] = traffic
+    hooks = system_.hook_defaults()
+    for option in args.hook or []:
+        stage, _, function = option.partition("=")
+        if function == "none":
+            hooks.pop(stage, None)
+            continue
+        try:
+            stage, function = parse_hook_option(option)
+        except ValueError as exc:
+            raise DeployError(f"Cannot release: --hook: {exc}. Nothing was changed.") from exc
+        hooks[stage] = function
+    if hooks:
+        request["hooks"] = hooks
     deadline = system_.settings.health_deadline_seconds if args.health_deadline is None else args.health_deadline
     health = {key: value for key, value in (("deadlineSeconds", deadline),
                                             ("pollIntervalSeconds", args.health_interval)) if value is not None}
@@ -306,6 +328,7 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
         for field, flag in REQUEST_FLAGS.items():
             message = message.replace(f"'{field}'", flag)
         raise DeployError(message) from exc
+    releases.verify_hooks_exist(system_, request.get("hooks") or {})
     releases.put_image_on_green(system_, console, args.image)
     execution = releases.start(system_, request, "release")
     console.step(f"release started: {execution.split(':')[-1]}")

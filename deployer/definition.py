@@ -25,6 +25,7 @@ FUNCTIONS = {
     "ShiftTrafficFunctionArn": "shift_traffic",
     "WatchFunctionArn": "watch",
     "RollBackFunctionArn": "roll_back",
+    "NextHookStepFunctionArn": "next_hook_step",
 }
 
 

@@ -126,7 +126,7 @@ _RECORDED: dict[str, tuple[str, Callable[[str], Any]]] = {
     "health_check_path": ("HealthCheckPath", str), "connection_arn": ("ConnectionArn", str),
     "repository": ("RepositoryId", str), "branch": ("BranchName", str), "strategy": ("Strategy", str),
     "bake_seconds": ("BakeSeconds", int), "health_deadline_seconds": ("HealthDeadlineSeconds", int),
-    "judge": ("Judge", str), "judge_period_seconds": ("JudgePeriodSeconds", int),
+    "judge": ("Judge", str), "judge_period_seconds": ("JudgePeriodSeconds", int), "hooks": ("Hooks", str),
 }
 
 
@@ -179,6 +179,7 @@ def parent_parameters(settings: Settings, artifacts: Artifacts, live_side: str) 
         "HealthDeadlineSeconds": str(settings.health_deadline_seconds),
         "AlarmNames": ",".join(settings.alarm_names),
         "Judge": settings.judge, "JudgePeriodSeconds": str(settings.judge_period_seconds),
+        "Hooks": settings.hooks,
         **settings.extra_parameters,
     }
 

@@ -23,8 +23,10 @@ from release.exceptions import ReleaseError
 from release.gateways.approvals import ApprovalStore
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
+from release.gateways.functions import Functions
 from release.gateways.locks import LockStore
 from release.gateways.workflow import Workflow
+from release.hooks import hooks_request, parse_hooks, verify_hooks
 from release.images import compute_images
 from release.topology import Topology, forward_weights
 
@@ -73,6 +75,10 @@ class System:
         return {"strategy": self.settings.strategy, "bakeSeconds": self.settings.bake_seconds,
                 "alarms": list(self.settings.alarm_names),
                 "judge": judge_request(self.settings.judge, self.settings.judge_period_seconds)}
+
+    def hook_defaults(self) -> dict[str, str]:
+        """The stack's lifecycle hooks: a release's unless it names its own for a stage."""
+        return hooks_request(self.settings.hooks)
 
     def topology(self, allow_split: bool = False) -> Topology:
         try:
@@ -140,6 +146,18 @@ class ReleaseRun:
     steps: list[str] = field(default_factory=list)
     seconds: float = 0.0
     waited_seconds: float = 0.0  # in Wait states and waiting for approval: time the engine did not spend
+
+
+def verify_hooks_exist(system_: System, hooks: Mapping[str, str]) -> None:
+    """The engine's own check of the hooks, before green is touched: a typo changes nothing."""
+    problems: list[str] = []
+    parsed = parse_hooks(dict(hooks), problems, rollback=False)
+    try:
+        if problems:
+            raise DeployError("Cannot release: " + "; ".join(problems) + ". Nothing was changed.")
+        verify_hooks(parsed, f"{system_.settings.name}-hook-", Functions(system_.target.client("lambda")).arn)
+    except ReleaseError as exc:
+        raise DeployError(f"Cannot release: {exc}") from exc
 
 
 def put_image_on_green(system_: System, console: Console, image: str) -> Topology:

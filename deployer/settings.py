@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from release import defaults
 from release.config import JUDGE_MODES, parse_strategy
+from release.hooks import hooks_request
 
 from .errors import DeployError
 
@@ -40,6 +41,7 @@ class Settings:
     alarm_names: tuple[str, ...] = ()
     judge: str = "auto"  # release.config.JUDGE_MODES
     judge_period_seconds: int = defaults.JUDGE_PERIOD_SECONDS
+    hooks: str = ""  # STAGE=FUNCTION,... : the releases' default lifecycle hooks (the stack's Hooks)
     extra_parameters: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -92,5 +94,9 @@ def validate(settings: Settings) -> None:
         problems.append(f"--strategy: {exc}")
     if settings.judge not in JUDGE_MODES:
         problems.append(f"--judge must be one of {', '.join(JUDGE_MODES)}, got {settings.judge!r}")
+    try:
+        hooks_request(settings.hooks)
+    except ValueError as exc:
+        problems.append(f"--hook: {exc}")
     if problems:
         raise DeployError("Cannot deploy:\n  - " + "\n  - ".join(problems) + "\nNothing was changed.")

@@ -12,6 +12,8 @@ from release.exceptions import AlarmNotFound
 from release.gateways.alarms import Alarms
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
+from release.gateways.functions import Functions
+from release.hooks import verify_hooks
 from release.observability import logger, tracer
 from release.settings import setting
 
@@ -27,6 +29,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if missing:  # a typo would silently disable the guard: refuse before anything changes
         raise AlarmNotFound(f"CloudWatch alarm(s) {', '.join(missing)} do not exist in this account and region. "
                             "Fix 'traffic.alarms' in the request. Nothing was changed.")
+    if any(config["hooks"].values()):
+        verify_hooks(config["hooks"], setting("HOOK_FUNCTION_PREFIX"), Functions().arn)
     logger.info("Topology discovered", extra={
         "loadBalancer": topology["loadBalancerName"],
         "blue": topology["blue"]["targetGroupName"], "green": topology["green"]["targetGroupName"],

@@ -23,6 +23,7 @@ from release.discovery import discover
 from release.exceptions import ReleaseError
 from release.gateways.ecs import Containers
 from release.gateways.elbv2 import LoadBalancing
+from release.hooks import hooks_request
 from release.images import compute_images
 
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                     "alarms": [a.strip() for a in os.environ.get("ALARM_NAMES", "").split(",") if a.strip()],
                     "judge": judge_request(os.environ.get("JUDGE", "auto"),
                                            int(os.environ.get("JUDGE_PERIOD_SECONDS", defaults.JUDGE_PERIOD_SECONDS)))},
+        "hooks": hooks_request(os.environ.get("HOOKS", "")),
         "health": {"deadlineSeconds": int(os.environ.get("HEALTH_DEADLINE_SECONDS",
                                                          defaults.HEALTH_DEADLINE_SECONDS))}}
     try:

@@ -46,7 +46,8 @@ def defaults(name: str = "shop") -> Settings:
         approver_emails=("operators@sandbox.invalid",), test_cidr="127.0.0.1/32",
         production_cidr="127.0.0.1/32", production_port=8000, test_port=8080, container_port=8080,
         health_check_path="/health", image="sample-app:v1", bake_seconds=10, judge_period_seconds=1,
-        extra_parameters={"HealthCheckIntervalSeconds": "5"})
+        # The smoke-test hook checks the sample app's page, health and API.
+        extra_parameters={"HealthCheckIntervalSeconds": "5", "SmokeTestChecks": "/,/health=ok,/api/status=ok"})
 
 
 @dataclass

@@ -4,7 +4,8 @@ It shows its version (the image tag) and colour, and answers /health. Image tags
 to watch the release stop them:
 - `broken`: the health endpoint fails (the health gate stops the release);
 - `errors`: health checks pass, but about 5% of other requests are answered 500 (the judge rolls it back);
-- `slow`: health checks pass, but other requests take about 300 ms longer (the judge rolls it back).
+- `slow`: health checks pass, but other requests take about 300 ms longer (the judge rolls it back);
+- `noapi`: health checks pass, but /api/status answers 500 (a smoke-test hook that checks it stops the release).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SLOW_SECONDS = 0.3  # added to each request a `slow` version answers
 
 def serve(host: str, port: int, version: str, colour: str) -> None:
     broken, errors, slow = "broken" in version, "errors" in version, "slow" in version
+    noapi = "noapi" in version
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -31,6 +33,9 @@ def serve(host: str, port: int, version: str, colour: str) -> None:
                 status, body, kind = (500, b"unhealthy\n", "text/plain") if broken else (200, b"ok\n", "text/plain")
             elif errors and random.random() < ERROR_SHARE:  # noqa: S311 - a simulated fault, not a secret
                 status, body, kind = 500, b"internal error\n", "text/plain"
+            elif self.path.startswith("/api/status"):
+                status, kind = (500, "text/plain") if noapi else (200, "application/json")
+                body = b"internal error\n" if noapi else json.dumps({"status": "ok", "version": version}).encode()
             elif self.path.startswith("/version"):
                 status, kind = 200, "application/json"
                 body = json.dumps({"version": version, "colour": colour, "task": host}).encode()

@@ -11,6 +11,7 @@ from typing import Any, NotRequired, TypedDict
 
 from . import defaults
 from .exceptions import InvalidInput
+from .hooks import HookConfig, parse_hooks
 
 MAX_WAIT_SECONDS = 7 * 24 * 3600  # CodePipeline's action limit: waiting longer is never useful
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,1023}$")
@@ -101,6 +102,7 @@ class ReleaseConfig(TypedDict):
     health: HealthConfig
     approval: ApprovalConfig
     traffic: TrafficConfig
+    hooks: dict[str, HookConfig | None]  # afterTestTraffic, afterProductionShift, onRollback (None: no hook)
     codePipelineJobId: str | None
     description: str
     expectedImage: NotRequired[str | None]
@@ -113,7 +115,7 @@ def parse_request(raw: Any) -> ReleaseConfig:
         raise InvalidInput("The release request must be a JSON object, e.g. "
                            '{"loadBalancer": "my-alb", "cluster": "my-cluster"}.')
     known = {"action", "loadBalancer", "cluster", "productionPort", "testPort", "health", "approval", "traffic",
-             "codePipelineJobId", "description", "expectedImage"}
+             "codePipelineJobId", "description", "expectedImage", "hooks"}
     for key in sorted(set(raw) - known):
         problems.append(f"unknown field '{key}' (known fields: {', '.join(sorted(known))})")
 
@@ -147,6 +149,7 @@ def parse_request(raw: Any) -> ReleaseConfig:
                                "approval."),
     }
     traffic = _traffic(_object(raw, "traffic", problems), problems, rollback=action is Action.ROLLBACK)
+    hooks = parse_hooks(raw.get("hooks"), problems, rollback=action is Action.ROLLBACK)
     job_id = raw.get("codePipelineJobId")
     if job_id is not None and not (isinstance(job_id, str) and re.fullmatch(r"[0-9a-fA-F-]{36}", job_id)):
         problems.append("'codePipelineJobId' must be a CodePipeline job id (a UUID) or absent")
@@ -169,6 +172,7 @@ def parse_request(raw: Any) -> ReleaseConfig:
         "health": health,
         "approval": approval,
         "traffic": traffic,
+        "hooks": hooks,
         "codePipelineJobId": job_id,
         "description": description,
         "expectedImage": expected_image,

@@ -110,3 +110,11 @@ class AlarmNotFound(TopologyError):
 
 class RolledBack(ReleaseError):
     """An alarm, unhealthy production targets or an abort sent traffic back to blue (outcome, not a bug)."""
+
+
+class HookFailed(ReleaseError):
+    """A lifecycle hook answered FAILED, answered something else than its contract, failed or timed out."""
+
+
+class HookNotFound(InvalidInput):
+    """A hook named in the request does not exist, or is outside the functions this system may invoke."""

@@ -24,6 +24,7 @@ class Step(StrEnum):
     APPROVAL = "approval"
     SWAP = "swap"
     ROLLBACK = "rollback"
+    HOOK = "hook"
 
 
 class Outcome(TypedDict):
@@ -38,7 +39,8 @@ class Outcome(TypedDict):
 _STEP_WORDS = {Step.DISCOVER: "while discovering the topology",
                Step.LOCK: "while taking the release lock", Step.HEALTH: "while checking green's health",
                Step.APPROVAL: "while waiting for approval", Step.SWAP: "while swapping traffic",
-               Step.ROLLBACK: "while rolling traffic back to blue"}
+               Step.ROLLBACK: "while rolling traffic back to blue",
+               Step.HOOK: "in a lifecycle hook before approval"}
 
 
 def error_message(error: dict[str, Any] | None) -> str:
@@ -103,6 +105,9 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
         if rollback:
             message += f" Traffic was rolled back to {rollback.get('production')}."
         subject = f"{noun} failed ({error_name}): {target}"
+    hook_error = state.get("rollbackHookError")
+    if hook_error:  # production is on blue all the same; the team's check after the rollback did not pass
+        message += f" The on-rollback hook failed: {error_message(hook_error)}"
     if production_now:
         message += (f" The production listener now forwards to {production_now.get('targetGroupName')}"
                     f" ({', '.join(production_now.get('images', [])) or 'unknown image'}).")
@@ -120,6 +125,7 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
         "shift": state.get("shift"),
         "watch": state.get("watch"),
         "rollback": rollback,
+        "onRollbackHookError": error_message(hook_error) if hook_error else None,
         "tagProblems": topology.get("tagProblems", []),
     }
     return {"status": status.value, "error": error_name, "failedStep": failed_step, "subject": subject,

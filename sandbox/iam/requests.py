@@ -160,6 +160,7 @@ _TABLE: dict[tuple[str, str], tuple[str | None, Resources]] = {
     ("cloudwatch", "DescribeAlarms"): (None, _alarms),
     ("cloudwatch", "GetMetricData"): (None, _anything),
     ("lambda", "Invoke"): ("InvokeFunction", _function),
+    ("lambda", "GetFunction"): (None, _function),
     ("xray", "PutTraceSegments"): (None, _anything),
     ("xray", "PutTelemetryRecords"): (None, _anything),
     ("s3", "GetObject"): (None, _s3_object),

@@ -21,6 +21,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/health"):
             self.answer(200, "text/plain", b"ok\n")
+        elif self.path.startswith("/api/status"):
+            self.answer(200, "application/json", json.dumps({"status": "ok", "version": VERSION}).encode())
         elif self.path.startswith("/version"):
             self.answer(200, "application/json",
                         json.dumps({"version": VERSION, "image": IMAGE, "message": MESSAGE}).encode())

@@ -301,10 +301,12 @@ def test_the_check_health_function_runs_in_the_nat_subnets_with_its_own_security
     assert egress == [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"},
                       {"IpProtocol": "tcp", "FromPort": {"Ref": "TestPort"}, "ToPort": {"Ref": "TestPort"},
                        "CidrIp": "0.0.0.0/0"}]
-    # the other functions stay outside the VPC
+    # so does the shipped smoke-test hook, which requests paths on the test listener; the others stay outside
+    assert found["SmokeTestFunction"]["Properties"]["VpcConfig"] == found["CheckHealthFunction"]["Properties"][
+        "VpcConfig"]
     in_vpc = [logical for logical, resource in found.items()
               if resource["Type"] == "AWS::Lambda::Function" and "VpcConfig" in resource["Properties"]]
-    assert in_vpc == ["CheckHealthFunction"]
+    assert in_vpc == ["CheckHealthFunction", "SmokeTestFunction"]
 
 
 def test_the_check_health_role_lets_lambda_manage_its_network_interfaces_in_this_account_and_region() -> None:

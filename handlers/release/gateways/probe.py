@@ -29,3 +29,18 @@ def probe(url: str, timeout_seconds: int) -> observed.ProbeResult:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return observed.ProbeResult(url, None, str(reason)[:200])
+
+
+def fetch(url: str, timeout_seconds: int, limit: int = 65536) -> tuple[int | None, str, str]:
+    """GET `url`: (status or None, the body's first `limit` bytes as text, what went wrong)."""
+    if not url.startswith(("http://", "https://")):
+        return None, "", "only http:// and https:// URLs are requested"
+    request = urllib.request.Request(url, method="GET",  # noqa: S310 - scheme checked above
+                                     headers={"User-Agent": "ecs-bluegreen-release/smoke-test"})
+    try:
+        with _OPENER.open(request, timeout=timeout_seconds) as response:
+            return response.status, response.read(limit).decode("utf-8", "replace"), ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(limit).decode("utf-8", "replace"), ""
+    except (urllib.error.URLError, OSError) as exc:
+        return None, "", str(getattr(exc, "reason", exc))[:200]
