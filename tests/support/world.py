@@ -113,6 +113,7 @@ class World:
                 "APPROVAL_TOPIC_ARN": self.ids["approvalsTopic"],
                 "NOTIFICATION_TOPIC_ARN": self.ids["notificationsTopic"],
                 "PROBE_ROUTE": "nat",  # as deployed with private task subnets, the default
+                "HOOK_FUNCTION_PREFIX": "shop-hook-",
                 "POWERTOOLS_TRACE_DISABLED": "true"}
 
     def template_values(self, modules: list[str]) -> dict[str, str]:
@@ -164,6 +165,19 @@ class World:
         asl = definition.render(definition.RELEASE_ASL.read_text(), definition.substitutions(self.ids))
         self.ids["stateMachine"] = sfn.create_state_machine(
             name="shop-release", definition=asl, roleArn=role)["stateMachineArn"]
+
+    def add_hook(self, name: str, *answers: Any) -> Any:
+        """A scripted hook function `name` answering `answers` in turn (the last one repeats); its Script."""
+        from tests.support import hooks
+
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        role = self.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        self.client("lambda").create_function(FunctionName=name, Runtime="python3.12", Role=role["Arn"],
+                                              Handler="tests.support.hooks.handler",
+                                              Code={"ZipFile": package.build_zip()}, Timeout=60)
+        hooks.SCRIPTS[name] = hooks.Script(list(answers))
+        return hooks.SCRIPTS[name]
 
     # ---- acting ---------------------------------------------------------------------------
     def request(self, **overrides: Any) -> dict[str, Any]:
