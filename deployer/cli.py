@@ -16,7 +16,7 @@ from release.deciding import Delivery
 from release.exceptions import InvalidInput, ReleaseError
 from release.hooks import parse_hook_option
 
-from . import pipelines, releases, system
+from . import history, pipelines, releases, system
 from .aws_errors import explain
 from .console import Console, table
 from .errors import DeployError
@@ -154,6 +154,9 @@ def parser() -> argparse.ArgumentParser:
     reject.add_argument("--reason", default="")
     rollback = commands.add_parser("rollback", parents=[common], help="put the previous version back into production")
     rollback.add_argument("--require-approval", action="store_true")
+    history = commands.add_parser("history", parents=[common], help="the latest releases: images, strategy, "
+                                  "outcome and why, who decided, time in each stage, the pipeline run")
+    history.add_argument("--limit", type=int, default=20, help="how many releases, newest first (default: 20)")
     commands.add_parser("inbox", parents=[common], help="sandbox: the messages sent to operators")
     commands.add_parser("down", parents=[common], help="sandbox: stop it and remove its state")
     destroy = commands.add_parser("destroy", parents=[common], help="AWS: delete everything deploy.py created")
@@ -394,6 +397,15 @@ def cmd_abort(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace, console: Console) -> int:
+    if not 1 <= args.limit <= 1000:
+        raise DeployError(f"--limit must be from 1 to 1000, got {args.limit}. Nothing was read.")
+    system_ = _system(args, console)
+    records = releases.history_reader(system_, pipelines.name(system_)).releases(args.limit)
+    console.result({"releases": records}, history.lines(records))
+    return 0
+
+
 def cmd_inbox(args: argparse.Namespace, console: Console) -> int:
     messages = _target(args, console).inbox()
     lines = [f"{m['time']}  {m['topic']:<14} {m['subject']}" + "".join(f"\n    {link}" for link in m["links"])
@@ -429,7 +441,7 @@ def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
             "up": cmd_up, "status": cmd_status, "pipeline": cmd_pipeline, "release": cmd_release,
             "approve": cmd_decide(True), "reject": cmd_decide(False), "rollback": cmd_rollback, "abort": cmd_abort,
-            "inbox": cmd_inbox,
+            "inbox": cmd_inbox, "history": cmd_history,
             "down": cmd_down, "destroy": cmd_destroy}
 
 

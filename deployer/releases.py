@@ -33,6 +33,7 @@ from release.topology import Topology, forward_weights
 from . import observe, system
 from .console import Console
 from .errors import DeployError
+from .history import Reader
 from .plan import deployed_settings
 from .settings import Settings
 from .stacks import Outcome
@@ -146,6 +147,12 @@ class ReleaseRun:
     steps: list[str] = field(default_factory=list)
     seconds: float = 0.0
     waited_seconds: float = 0.0  # in Wait states and waiting for approval: time the engine did not spend
+
+
+def history_reader(system_: System, pipeline: str | None) -> Reader:
+    target = system_.target
+    return Reader(system_.sfn(), target.client("dynamodb"), target.client("codepipeline") if pipeline else None,
+                          system_.outputs["StateMachineArn"], system_.outputs["ApprovalsTableName"], pipeline)
 
 
 def verify_hooks_exist(system_: System, hooks: Mapping[str, str]) -> None:

@@ -7,6 +7,7 @@ Only the form's POST decides, once (see `release.deciding`).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -57,7 +58,7 @@ def _closed_page(state: LinkState, record: Any) -> Response[str]:
 def show(approval_id: str) -> Response[str]:
     if not is_well_formed(approval_id):
         return _html(404, pages.unknown())
-    record = _store().get(approval_key(approval_id))
+    record, _ = _store().open(approval_key(approval_id))
     state = compute_link_state(record, int(time.time()))
     if state is not LinkState.PENDING or record is None:
         return _closed_page(state, record)
@@ -69,12 +70,16 @@ def show(approval_id: str) -> Response[str]:
 def decide(approval_id: str) -> Response[str]:
     if not is_well_formed(approval_id):
         return _html(404, pages.unknown())
-    key = approval_key(approval_id)
     store = _store()
     now = int(time.time())
+    record, approver = store.open(approval_key(approval_id))
+    if record is None:
+        return _html(404, pages.unknown())
+    key = record.key  # the release's record: one decision, from whichever approver's link
     form = parse_qs((app.current_event.decoded_body or "")[:FORM_LIMIT], keep_blank_values=True)
     try:
-        decision = parse_decision(form, now, app.current_event.request_context.http.source_ip)
+        decision = replace(parse_decision(form, now, app.current_event.request_context.http.source_ip),
+                           approver=approver)
     except InvalidDecision as exc:  # the form again, if the link still waits for a decision
         record = store.get(key)
         state = compute_link_state(record, now)
@@ -90,7 +95,8 @@ def decide(approval_id: str) -> Response[str]:
                                                                 "approvalKeyPrefix": key[:12]})
         return _html(502, pages.not_delivered(exc.code, record.expires_at if record else now))
     logger.info("Approval decision", extra={"delivery": delivery.value, "approved": decision.approved,
-                                            "by": decision.by, "execution": record and record.execution_arn,
+                                            "by": decision.by, "approver": decision.approver,
+                                            "execution": record and record.execution_arn,
                                             "approvalKeyPrefix": key[:12]})
     if delivery is Delivery.DELIVERED and record is not None:
         return _html(200, pages.decided(decision, record.summary))

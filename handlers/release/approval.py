@@ -2,6 +2,11 @@
 
 A link carries a random approval id (256 bits) and nothing else. The store is keyed by the id's
 SHA-256, so the task token never leaves the server and the table alone cannot forge a link.
+
+Each approver gets a link of their own, mailed to their address only (the approval topic's subscription for
+that address filters on the message's `approver` attribute). A link's item names its approver and the one
+approval record of the release; a decision made from it records the address it was sent to, and the name typed
+on the page is kept as a note. The record decides once for the whole release: every other link then shows it.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypedDict
@@ -41,10 +47,27 @@ class LinkState(StrEnum):
 @dataclass(frozen=True)
 class Decision:
     approved: bool
-    by: str
+    by: str  # the name typed on the page (a note), or the command line's user
     reason: str
     at: int  # epoch seconds
     source_ip: str
+    approver: str = ""  # the address the link was sent to ("": the command line, or a link for the whole topic)
+
+    @property
+    def who(self) -> str:
+        return f"{self.approver} (as {self.by})" if self.approver else self.by
+
+
+@dataclass(frozen=True)
+class ApprovalLink:
+    """One approver's link: its key (the hash of the id it carries), whom it was sent to, and the release's record."""
+
+    key: str
+    record_key: str
+    approver: str
+    execution_arn: str
+    created_at: int
+    expires_at: int
 
 
 @dataclass(frozen=True)
@@ -142,7 +165,8 @@ def compose_request(summary: ApprovalSummary, link: str) -> tuple[str, str]:
         "",
         f"Review and decide (approve or reject): {link}",
         "Opening the link changes nothing; the decision is made on the page.",
-        "The link works once and expires when the approval times out.",
+        "The link is yours: a decision made from it is recorded as yours. One decision, from any approver's "
+        "link, decides the release; the link expires when the approval times out.",
     ]
     return subject, "\n".join(lines)
 
@@ -168,11 +192,23 @@ def parse_decision(form: dict[str, list[str]], now: int, source_ip: str) -> Deci
 
 
 def compute_task_output(decision: Decision) -> dict[str, Any]:
-    """What SendTaskSuccess carries into the execution: who approved, when, why, from where."""
-    return {"approvedBy": decision.by, "approvedAt": decision.at, "reason": decision.reason,
-            "sourceIp": decision.source_ip}
+    """What SendTaskSuccess carries into the execution: who approved (the link's address, and the name typed),
+    when, why, from where."""
+    return {"approvedBy": decision.who, "approver": decision.approver, "note": decision.by,
+            "approvedAt": decision.at, "reason": decision.reason, "sourceIp": decision.source_ip}
 
 
 def compute_rejection_cause(decision: Decision) -> str:
-    return json.dumps({"rejectedBy": decision.by, "rejectedAt": decision.at, "reason": decision.reason,
-                       "sourceIp": decision.source_ip})
+    return json.dumps({"rejectedBy": decision.who, "approver": decision.approver, "note": decision.by,
+                       "rejectedAt": decision.at, "reason": decision.reason, "sourceIp": decision.source_ip})
+
+
+def compute_links(approvers: list[str], record_key: str, execution_arn: str, created_at: int, expires_at: int,
+                  new_id: Callable[[], str]) -> list[tuple[str, ApprovalLink]]:
+    """(approval id, link) per approver; with no approver address, one link for whoever the topic mails."""
+    links = []
+    for approver in approvers or [""]:
+        approval_id = new_id()
+        links.append((approval_id, ApprovalLink(approval_key(approval_id), record_key, approver, execution_arn,
+                                                created_at, expires_at)))
+    return links

@@ -78,7 +78,7 @@ def decided(decision: Decision, summary: ApprovalSummary) -> str:
 def already_decided(record: ApprovalRecord) -> str:
     d = record.decision
     what = "approved" if d and d.approved else "rejected"
-    who = f" by {escape(d.by)} at {_when(d.at)}" if d else ""
+    who = f" by {escape(d.who)} at {_when(d.at)}" if d else ""
     return _page("Already decided", f"<p>This request was already {what}{who}. This link cannot be used again; "
                                     "nothing was changed.</p>")
 

@@ -36,6 +36,8 @@ class World:
     # actions taken out of a role as engine.yaml grants it: handler module (or "state_machine") -> IAM actions
     revoked: dict[str, set[str]] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
+    # approver addresses: each gets an SQS inbox subscribed with the filter policy engine.yaml gives their email
+    approvers: tuple[str, ...] = ()
 
     def client(self, name: str) -> Any:
         if name not in self.clients:
@@ -99,6 +101,12 @@ class World:
             queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
             self.ids[f"{name}Topic"], self.ids[f"{name}Queue"] = topic, queue
+        for index, approver in enumerate(self.approvers):
+            queue = sqs.create_queue(QueueName=f"shop-approver-{index}")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(TopicArn=self.ids["approvalsTopic"], Protocol="sqs", Endpoint=queue_arn,
+                          Attributes={"FilterPolicy": json.dumps({"approver": [approver]})})
+            self.ids[f"approver:{approver}Queue"] = queue
         ddb.create_table(TableName="shop-approvals", BillingMode="PAY_PER_REQUEST",
                          AttributeDefinitions=[{"AttributeName": "approvalKey", "AttributeType": "S"}],
                          KeySchema=[{"AttributeName": "approvalKey", "KeyType": "HASH"}])
@@ -114,6 +122,7 @@ class World:
                 "NOTIFICATION_TOPIC_ARN": self.ids["notificationsTopic"],
                 "PROBE_ROUTE": "nat",  # as deployed with private task subnets, the default
                 "HOOK_FUNCTION_PREFIX": "shop-hook-",
+                "APPROVERS": ",".join(self.approvers),
                 "POWERTOOLS_TRACE_DISABLED": "true"}
 
     def template_values(self, modules: list[str]) -> dict[str, str]:

@@ -151,7 +151,7 @@ def test_a_hook_is_told_the_release_both_sides_their_urls_and_where_traffic_stan
     assert payload["blue"]["images"] == ["web:1"] and payload["greenTrafficPercent"] == 10
     after_swap = compute_payload(run, config, topology(), "arn:exec", {"shift": {"percent": 10}, "swap": {}})
     assert after_swap["greenTrafficPercent"] == 100
-    rollback_run = {**run, "stage": "on-rollback"}
+    rollback_run: HookRun = {**run, "stage": "on-rollback"}
     told = compute_payload(rollback_run, config, topology(), "arn:exec", {"rollback": {"reason": "alarm"}})
     assert told["rollbackReason"] == "alarm" and told["greenTrafficPercent"] == 0
 

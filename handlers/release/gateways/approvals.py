@@ -2,6 +2,10 @@
 
 The table holds the task token; the link holds only a random id. Storing the id's hash means
 that reading the table is not enough to build a working link.
+
+Two kinds of item: the release's approval record (keyed by the hash of an id that is never sent), which holds
+the task token and the decision; and one link per approver (keyed by the hash of the id in that approver's
+link), which names the approver and the record.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import aws
-from ..approval import ApprovalRecord, ApprovalStatus, Decision
+from ..approval import ApprovalLink, ApprovalRecord, ApprovalStatus, Decision
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,32 @@ class ApprovalStore:
         aws.call("dynamodb:PutItem", self._client.put_item, TableName=self._table, Item=item,
                  ConditionExpression="attribute_not_exists(approvalKey)")
 
+    def create_link(self, link: ApprovalLink) -> None:
+        item = {
+            "approvalKey": {"S": link.key},
+            "approvalRef": {"S": link.record_key},
+            "approver": {"S": link.approver},
+            "executionArn": {"S": link.execution_arn},
+            "createdAt": {"N": str(link.created_at)},
+            "expiresAt": {"N": str(link.expires_at)},
+        }
+        aws.call("dynamodb:PutItem", self._client.put_item, TableName=self._table, Item=item,
+                 ConditionExpression="attribute_not_exists(approvalKey)")
+
+    def open(self, key: str) -> tuple[ApprovalRecord | None, str]:
+        """The approval a link's key leads to, and the approver the link was sent to."""
+        item = self._item(key)
+        if item is None:
+            return None, ""
+        if "approvalRef" not in item:  # the record itself (a link made before links had items of their own)
+            return _record(key, item), ""
+        return self.get(item["approvalRef"]["S"]), item["approver"]["S"]
+
+    def _item(self, key: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = aws.call("dynamodb:GetItem", self._client.get_item, TableName=self._table,
+                                               Key={"approvalKey": {"S": key}}, ConsistentRead=True).get("Item")
+        return item
+
     def get(self, key: str) -> ApprovalRecord | None:
         item = aws.call("dynamodb:GetItem", self._client.get_item, TableName=self._table,
                         Key={"approvalKey": {"S": key}}, ConsistentRead=True).get("Item")
@@ -59,14 +89,16 @@ class ApprovalStore:
             on={"ConditionalCheckFailedException": refused},
             TableName=self._table, Key={"approvalKey": {"S": key}},
             UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at, "
-                             "reason = :reason, sourceIp = :ip",
+                             "reason = :reason, sourceIp = :ip, approver = :approver",
+            # a link's item has no status: only the release's record can be claimed
+
             ConditionExpression="#s = :pending AND expiresAt > :at",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
                 ":decided": {"S": ApprovalStatus.DECIDED.value}, ":pending": {"S": ApprovalStatus.PENDING.value},
                 ":d": {"S": "approve" if decision.approved else "reject"}, ":by": {"S": decision.by},
                 ":at": {"N": str(decision.at)}, ":reason": {"S": decision.reason},
-                ":ip": {"S": decision.source_ip},
+                ":ip": {"S": decision.source_ip}, ":approver": {"S": decision.approver},
             },
             ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         return answer if isinstance(answer, Claim) else Claim(True, _record(key, answer["Attributes"]))
@@ -74,7 +106,7 @@ class ApprovalStore:
     def release(self, key: str, decision: Decision) -> None:
         """Undo our own claim (the decision could not be delivered), so the approver can try again."""
         self._settle_claim(key, decision, ApprovalStatus.PENDING,
-                           " REMOVE decision, decidedBy, decidedAt, reason, sourceIp")
+                           " REMOVE decision, decidedBy, decidedAt, reason, sourceIp, approver")
 
     def end(self, key: str, decision: Decision) -> None:
         """Close our own claim for good: the release stopped waiting before the decision could reach it."""
@@ -106,8 +138,8 @@ class ApprovalStore:
 
 
 def _is_pending(item: dict[str, Any], now: int, execution_arn: str | None) -> bool:
-    return (item["status"]["S"] == ApprovalStatus.PENDING.value and int(item["expiresAt"]["N"]) > now
-            and execution_arn in (None, item["executionArn"]["S"]))
+    return ("status" in item and item["status"]["S"] == ApprovalStatus.PENDING.value  # a link has no status
+            and int(item["expiresAt"]["N"]) > now and execution_arn in (None, item["executionArn"]["S"]))
 
 
 def _record(key: str, item: dict[str, Any]) -> ApprovalRecord:
@@ -115,7 +147,8 @@ def _record(key: str, item: dict[str, Any]) -> ApprovalRecord:
     if "decision" in item:
         decision = Decision(approved=item["decision"]["S"] == "approve", by=item["decidedBy"]["S"],
                             reason=item.get("reason", {}).get("S", ""),
-                            at=int(item["decidedAt"]["N"]), source_ip=item.get("sourceIp", {}).get("S", ""))
+                            at=int(item["decidedAt"]["N"]), source_ip=item.get("sourceIp", {}).get("S", ""),
+                            approver=item.get("approver", {}).get("S", ""))
     return ApprovalRecord(
         key=key, task_token=item["taskToken"]["S"], execution_arn=item["executionArn"]["S"],
         summary_json=item["summary"]["S"], status=ApprovalStatus(item["status"]["S"]),

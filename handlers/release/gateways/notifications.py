@@ -14,7 +14,11 @@ class Topic:
         self._arn = topic_arn
         self._client = client or aws.client("sns")
 
-    def publish(self, subject: str, message: str) -> str:
+    def publish(self, subject: str, message: str, attributes: dict[str, str] | None = None) -> str:
+        """Publish; `attributes` (String message attributes) let subscriptions' filter policies pick recipients."""
         subject = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in subject)[:SUBJECT_LIMIT]
-        published = aws.call("sns:Publish", self._client.publish, TopicArn=self._arn, Subject=subject, Message=message)
+        extra: dict[str, Any] = {"MessageAttributes": {name: {"DataType": "String", "StringValue": value}
+                                                 for name, value in attributes.items()}} if attributes else {}
+        published = aws.call("sns:Publish", self._client.publish, TopicArn=self._arn, Subject=subject, Message=message,
+                             **extra)
         return str(published["MessageId"])
