@@ -408,8 +408,8 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_inbox(args: argparse.Namespace, console: Console) -> int:
     messages = _target(args, console).inbox()
-    lines = [f"{m['time']}  {m['topic']:<14} {m['subject']}" + "".join(f"\n    {link}" for link in m["links"])
-             for m in messages] or ["(no messages)"]
+    lines = [f"{m['time']}  {m['topic']:<14} {m['subject']}" + "".join(f"\n    to {to}" for to in m.get("to", []))
+             + "".join(f"\n    {link}" for link in m["links"]) for m in messages] or ["(no messages)"]
     console.result({"messages": messages}, lines)
     return 0
 

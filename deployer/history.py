@@ -65,8 +65,10 @@ def _images(side: Mapping[str, Any] | None) -> list[str]:
 
 
 def summarize(execution: Mapping[str, Any], events: Sequence[Mapping[str, Any]], decision: Mapping[str, Any] | None,
-              pipeline_execution: str | None, now: dt.datetime) -> dict[str, Any]:
-    """One release's record from its execution (DescribeExecution), history events, approval and pipeline run."""
+              pipeline_execution: str | None, now: dt.datetime,
+              traffic: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One release's record from its execution (DescribeExecution), history events, approval and pipeline run;
+    a running release's with where production traffic goes now."""
     request = json.loads(execution.get("input") or "{}")
     final = _last_output(events, "Notify the operators") or {}
     discovered = _last_output(events, "Discover the topology") or {}
@@ -100,7 +102,30 @@ def summarize(execution: Mapping[str, Any], events: Sequence[Mapping[str, Any]],
         "stages": stage_seconds(events, ended),
         "pipelineExecution": pipeline_execution,
         "description": request.get("description") or "",
+        "traffic": traffic,
     }
+
+
+def discovered_topology(events: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    topology = (_last_output(events, "Discover the topology") or {}).get("topology")
+    return topology if isinstance(topology, dict) else None
+
+
+def split(listener: Mapping[str, Any], topology: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The production listener's share per side (DescribeListeners' listener), blue first."""
+    weights: dict[str, int] = {}
+    for action in listener.get("DefaultActions") or []:
+        if action.get("Type") != "forward":
+            continue
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+        if groups:
+            weights.update({g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups})
+        elif action.get("TargetGroupArn"):
+            weights[action["TargetGroupArn"]] = 1
+    total = sum(weights.values()) or 1
+    return [{"side": side, "targetGroup": topology[side]["targetGroupName"], "images": _images(topology[side]),
+             "percent": round(100 * weights.get(topology[side]["targetGroupArn"], 0) / total)}
+            for side in ("blue", "green")]
 
 
 def _current(events: Sequence[Mapping[str, Any]]) -> str:
@@ -129,8 +154,8 @@ class Reader:
     """The AWS reads behind `deploy.py history`, with clients of the account (or the sandbox)."""
 
     def __init__(self, sfn: Any, dynamodb: Any, codepipeline: Any | None, state_machine_arn: str,
-                 approvals_table: str, pipeline: str | None) -> None:
-        self._sfn, self._ddb, self._pipelines = sfn, dynamodb, codepipeline
+                 approvals_table: str, pipeline: str | None, elbv2: Any | None = None) -> None:
+        self._sfn, self._ddb, self._pipelines, self._elbv2 = sfn, dynamodb, codepipeline, elbv2
         self._machine, self._table, self._pipeline = state_machine_arn, approvals_table, pipeline
 
     def releases(self, limit: int) -> list[dict[str, Any]]:
@@ -146,8 +171,17 @@ class Reader:
         for listed in executions[:limit]:
             arn = listed["executionArn"]
             described = self._sfn.describe_execution(executionArn=arn)
-            records.append(summarize(described, self._events(arn), decided.get(arn), started_by.get(arn), now))
+            events = self._events(arn)
+            traffic = self._traffic(events) if described["status"] == "RUNNING" else None
+            records.append(summarize(described, events, decided.get(arn), started_by.get(arn), now, traffic))
         return records
+
+    def _traffic(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
+        topology = discovered_topology(events)
+        if self._elbv2 is None or topology is None:
+            return None
+        listeners = self._elbv2.describe_listeners(ListenerArns=[topology["production"]["arn"]])["Listeners"]
+        return split(listeners[0], topology) if listeners else None
 
     def _events(self, arn: str) -> list[dict[str, Any]]:
         pages = self._sfn.get_paginator("get_execution_history").paginate(executionArn=arn, maxResults=1000,

@@ -673,6 +673,55 @@ def _pipeline_resources() -> list[Replacement]:
                              _delete_project, {"Arn": lambda project: project.arn})]
 
 
+@_patch("sns_subscriptions")
+def _sns_subscriptions() -> list[Replacement]:
+    """CloudFormation: AWS::SNS::Subscription is skipped (a warning, the stack completes, nobody is subscribed);
+    here it subscribes the endpoint in moto's SNS, with its FilterPolicy (and FilterPolicyScope) set as
+    SetSubscriptionAttributes sets them, and unsubscribes it on delete. `Ref` gives the subscription's ARN."""
+    from moto.sns.models import Subscription
+
+    return [Replacement(cfn_parsing, "get_model_map", _with_models(cfn_parsing.get_model_map, (Subscription,))),
+            *_resource_class(Subscription, "AWS::SNS::Subscription", _create_subscription, _update_subscription,
+                             _delete_subscription, {})]
+
+
+def _create_subscription(cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str,
+                         region_name: str, **kwargs: Any) -> Any:
+    from moto.sns.models import sns_backends
+
+    properties = cloudformation_json["Properties"]
+    backend = sns_backends[account_id][region_name]
+    subscription: Any = backend.subscribe(properties["TopicArn"], properties["Endpoint"], properties["Protocol"])
+    for name in ("FilterPolicyScope", "FilterPolicy", "RawMessageDelivery"):  # the scope first: the policy reads it
+        if name in properties:
+            value = properties[name]
+            backend.set_subscription_attributes(subscription.arn, name,
+                                                json.dumps(value) if isinstance(value, dict) else _string(value))
+    subscription.physical_resource_id = subscription.arn  # what `Ref` gives
+    return subscription
+
+
+def _update_subscription(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+                         account_id: str, region_name: str) -> Any:
+    _delete_subscription(cls, original_resource.arn, cloudformation_json, account_id, region_name)
+    return _create_subscription(cls, new_resource_name, cloudformation_json, account_id, region_name)
+
+
+def _delete_subscription(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                         region_name: str) -> None:
+    from moto.sns.models import sns_backends
+
+    sns_backends[account_id][region_name].unsubscribe(resource_name)
+
+
+def _with_models(model_map: Callable[[], dict[str, Any]], models: tuple[Any, ...]) -> Callable[[], dict[str, Any]]:
+    """Moto's model map with `models` (given cloudformation_type by a patch) added."""
+    def get_model_map() -> dict[str, Any]:
+        return {**model_map(), **{model.cloudformation_type(): model for model in models}}
+
+    return get_model_map
+
+
 def _with_pipeline_models(model_map: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     # A wrapper rather than items put into moto's cached map: computing that map at install time would fix its
     # list of models before every moto model module is imported.

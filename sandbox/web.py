@@ -1,9 +1,11 @@
-"""The sandbox's own web front: the approval endpoint (API Gateway, emulated) and the inbox page.
+"""The sandbox's own web front: the approval endpoint (API Gateway, emulated), the inbox and the history pages.
 
 /approvals/<id> turns the browser's request into the API Gateway HTTP API event (payload 2.0) and
 invokes the deployed approval function through Lambda, exactly as API Gateway's AWS_PROXY
-integration would; /inbox lists the messages sent to the topics, with their links; /metrics.json lists
-every Lambda invocation with its duration and the AWS API calls it made (for the benchmarks).
+integration would; /inbox lists the messages sent to the topics, with their links; /history shows each
+system's releases (what `deploy.py history` shows) and a running release's step and traffic split, refreshed
+every few seconds by the page itself (a meta refresh: no script); /metrics.json lists every Lambda invocation
+with its duration and the AWS API calls it made (for the benchmarks).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.awslambda.models import lambda_backends
+
+from deployer.history import Reader
+from deployer.pipelines import NO_PIPELINE
 
 from . import inbox, lambda_runtime
 
@@ -73,6 +78,88 @@ def invoke(lambda_client: Any, function: str, event: dict[str, Any]) -> dict[str
     return payload
 
 
+_STYLE = ("body{font-family:system-ui;max-width:72rem;margin:2rem auto;padding:0 1rem}pre{white-space:pre-wrap;"
+          "background:#f3f4f6;padding:1rem}article{border-bottom:1px solid #ddd}nav a{margin-right:1rem}"
+          "table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.3rem .5rem;"
+          "border-bottom:1px solid #e5e7eb;vertical-align:top}.SUCCEEDED{color:#166534}.FAILED,.ROLLED_BACK,"
+          ".REJECTED,.TIMED_OUT,.ABORTED{color:#991b1b}.RUNNING{color:#1d4ed8}.bar{display:flex;height:1.4rem;"
+          "border-radius:.3rem;overflow:hidden;margin:.3rem 0 1rem}.bar div{color:white;font-size:.8rem;"
+          "padding:.1rem .4rem;white-space:nowrap}.blue{background:#2563eb}.green{background:#16a34a}"
+          "small{color:#4b5563}")
+HISTORY_LIMIT = 20
+REFRESH_SECONDS = 2
+
+
+def _document(title: str, refresh: int, body: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f'<meta http-equiv="refresh" content="{refresh}"><style>{_STYLE}</style></head><body>'
+            f'<nav><a href="/inbox">Inbox</a><a href="/history">Releases</a></nav><h1>{html.escape(title)}</h1>'
+            f"{body}</body></html>")
+
+
+def systems(endpoint_url: str) -> list[tuple[str, Reader]]:
+    """Each deployed system (a root stack with a release engine) and a history reader for it."""
+    def client(service: str) -> Any:
+        return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION,  # type: ignore[call-overload]
+                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # noqa: S106
+
+    found = []
+    for stack in client("cloudformation").describe_stacks()["Stacks"]:
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        if stack.get("ParentId") or "StateMachineArn" not in outputs:
+            continue
+        pipeline = outputs.get("PipelineName") if outputs.get("PipelineName") not in (None, "", NO_PIPELINE) else None
+        found.append((stack["StackName"], Reader(client("stepfunctions"), client("dynamodb"),
+                                                 client("codepipeline") if pipeline else None,
+                                                 outputs["StateMachineArn"], outputs["ApprovalsTableName"], pipeline,
+                                                 client("elbv2"))))
+    return sorted(found, key=lambda item: item[0])
+
+
+def _running(record: dict[str, Any]) -> str:
+    bar = "".join(f'<div class="{s["side"]}" style="width:{max(s["percent"], 8)}%">{s["percent"]}% '
+                  f'{html.escape(", ".join(s["images"]))}</div>' for s in record.get("traffic") or [])
+    return (f'<p class="RUNNING"><strong>{html.escape(record["name"])}</strong>: '
+            f'{html.escape(", ".join(record["imagesTo"]))} {html.escape(record["reason"])}, '
+            f'{record["seconds"]:.0f} s so far</p>' + (f'<div class="bar" aria-label="production traffic">{bar}</div>'
+                                                      if bar else ""))
+
+
+def _row(record: dict[str, Any]) -> str:
+    decision = record["decision"]
+    decided = (f'{decision["decision"]} by {decision["by"]}' + (f' ({decision["note"]})' if decision["note"] else "")
+               if decision else "")
+    stages = ", ".join(f"{stage} {seconds:.0f}s" for stage, seconds in record["stages"].items())
+    cells = [record["startedAt"][:19].replace("T", " "), f'{record["seconds"]:.0f} s',
+             ", ".join(record["imagesFrom"]) or "?", ", ".join(record["imagesTo"]) or "?", record["strategy"],
+             decided or "-", stages, record["pipelineExecution"] or "-"]
+    tds = "".join(f"<td>{html.escape(cell)}</td>" for cell in cells)
+    return (f'<tr><td class="{html.escape(record["outcome"])}"><strong>{html.escape(record["outcome"])}</strong>'
+            f'<br><small>{html.escape(record["reason"])}</small></td>{tds}</tr>')
+
+
+def history_html(found: list[tuple[str, list[dict[str, Any]]]]) -> str:
+    """The releases of each system, newest first, a running one's step and split at the top."""
+    sections = []
+    for name, records in found:
+        running = "".join(_running(r) for r in records if r["outcome"] == "RUNNING")
+        rows = "".join(_row(r) for r in records)
+        table = ("<table><thead><tr><th>Outcome</th><th>Started (UTC)</th><th>Took</th><th>From</th><th>To</th>"
+                 "<th>Strategy</th><th>Decided by</th><th>Time per stage</th><th>Pipeline run</th></tr></thead>"
+                 f"<tbody>{rows}</tbody></table>") if records else "<p>No release yet.</p>"
+        sections.append(f"<section><h2>{html.escape(name)}</h2>{running}{table}</section>")
+    body = "".join(sections) or "<p>No system deployed yet: <code>python3 deploy.py</code>.</p>"
+    return _document("Releases", REFRESH_SECONDS, body)
+
+
+def history_page(endpoint_url: str) -> str:
+    try:
+        found = [(name, reader.releases(HISTORY_LIMIT)) for name, reader in systems(endpoint_url)]
+    except (BotoCoreError, ClientError) as exc:  # a page that says why, refreshed until the sandbox answers
+        return _document("Releases", REFRESH_SECONDS, f"<p>Cannot read the releases: {html.escape(str(exc))}</p>")
+    return history_html(found)
+
+
 def inbox_page() -> str:
     items = []
     for message in reversed(inbox.messages()):
@@ -80,13 +167,11 @@ def inbox_page() -> str:
         for link in message["links"]:
             escaped = html.escape(link)
             text = text.replace(escaped, f'<a href="{escaped}">{escaped}</a>')
+        to = ", ".join(message.get("to") or []) or f"the {message['topic']} topic"
         items.append(f"<article><h2>{html.escape(message['subject'])}</h2><p><small>{message['time']} to "
-                     f"{html.escape(message['topic'])}</small></p><pre>{text}</pre></article>")
+                     f"{html.escape(to)}</small></p><pre>{text}</pre></article>")
     body = "".join(items) or "<p>No messages yet.</p>"
-    return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sandbox inbox</title>'
-            '<meta http-equiv="refresh" content="5"><style>body{font-family:system-ui;max-width:56rem;margin:2rem auto;'
-            'padding:0 1rem}pre{white-space:pre-wrap;background:#f3f4f6;padding:1rem}article{border-bottom:1px '
-            f'solid #ddd}}</style></head><body><h1>Sandbox inbox</h1>{body}</body></html>')
+    return _document("Sandbox inbox", 5, body)
 
 
 def make_server(host: str, port: int, endpoint_url: str, describe: Any,
@@ -99,6 +184,7 @@ def make_server(host: str, port: int, endpoint_url: str, describe: Any,
     # The sandbox's own read-only pages: path -> (body, content type).
     pages: dict[str, Callable[[], tuple[bytes, str]]] = {
         "/": lambda: (inbox_page().encode(), HTML), "/inbox": lambda: (inbox_page().encode(), HTML),
+        "/history": lambda: (history_page(endpoint_url).encode(), HTML),
         "/inbox.json": lambda: (json.dumps(inbox.messages()).encode(), JSON),
         # every Lambda invocation so far: duration and AWS API calls
         "/metrics.json": lambda: (json.dumps(list(lambda_runtime.INVOCATIONS)).encode(), JSON),

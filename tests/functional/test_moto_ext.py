@@ -929,3 +929,35 @@ def test_moto_lacks_metric_percentiles(mocked_aws: None) -> None:
 
 def test_patch_fills_metric_percentiles(mocked_aws: None) -> None:
     assert _p90_of_one_to_a_hundred() == [90.0]
+
+
+SUBSCRIBED = {"Resources": {
+    "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "approvals"}},
+    "Ada": {"Type": "AWS::SNS::Subscription", "Properties": {
+        "TopicArn": {"Ref": "Topic"}, "Protocol": "email", "Endpoint": "ada@example.com",
+        "FilterPolicy": {"approver": ["ada@example.com"]}}}},
+    "Outputs": {"Subscription": {"Value": {"Ref": "Ada"}}}}
+
+
+def _subscriptions() -> list[dict[str, Any]]:
+    sns = client("sns")
+    topic = f"arn:aws:sns:{REGION}:123456789012:approvals"
+    return [{**s, **sns.get_subscription_attributes(SubscriptionArn=s["SubscriptionArn"])["Attributes"]}
+            for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]]
+
+
+def test_moto_lacks_sns_subscriptions(mocked_aws: None) -> None:
+    template = {**SUBSCRIBED, "Outputs": {}}  # moto fails on a Ref of a resource it skipped
+    with moto_ext.without("sns_subscriptions"):
+        assert _stack("topic", template)["StackStatus"] == "CREATE_COMPLETE"
+        assert _subscriptions() == [], _drop("sns_subscriptions")  # skipped: nobody subscribed
+
+
+def test_patch_fills_sns_subscriptions(mocked_aws: None) -> None:
+    stack = _stack("topic", SUBSCRIBED)
+    [subscription] = _subscriptions()
+    assert (subscription["Endpoint"], subscription["Protocol"]) == ("ada@example.com", "email")
+    assert json.loads(subscription["FilterPolicy"]) == {"approver": ["ada@example.com"]}
+    assert _outputs(stack) == {"Subscription": subscription["SubscriptionArn"]}
+    client("cloudformation").delete_stack(StackName="topic")
+    assert client("sns").list_subscriptions()["Subscriptions"] == []
