@@ -30,8 +30,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: lint $(CHECKOV_VENV)/.installed $(WHEELS)/.complete
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov WHEELS=$(WHEELS) $(VENV)/bin/python -m pytest
+# The headless browser the sandbox's page tests use: Debian's chromium package, installed when missing
+# (as root, or through sudo without a password).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(shell [ "$$(id -u)" = 0 ] || echo sudo),sudo -n) sh -c 'apt-get install -y -qq --no-install-recommends \
+		chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }'
+
+test: lint $(CHECKOV_VENV)/.installed $(WHEELS)/.complete $(CHROMIUM)
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov WHEELS=$(WHEELS) CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest
 
 sandbox:
 	$(PYTHON) deploy.py

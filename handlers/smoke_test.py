@@ -1,7 +1,8 @@
-"""Lambda, the shipped lifecycle hook: request paths on the test listener; FAILED on any non-2xx or missing text.
+"""Lambda, the shipped lifecycle hook: request paths; FAILED on any non-2xx, no answer, or missing text.
 
-Its paths come from the release (the hook's details: {"checks": [{"path": "/", "contains": "v2"}]}) or else
-from the stack (SMOKE_TEST_CHECKS). Name it as a release's after-test-traffic hook.
+Before approval (after-test-traffic) it requests the test listener, where green is; at the other stages the
+production listener (green after a shift or the swap, blue after a rollback). Its paths come from the release
+(the hook's details: {"checks": [{"path": "/", "contains": "v2"}]}) or else from the stack (SMOKE_TEST_CHECKS).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         checks = parse_checks_details(event.get("hookDetails")) or parse_checks_text(setting("SMOKE_TEST_CHECKS"))
     except InvalidInput as exc:  # a hook's answer, not an error: the release says why it stopped
         return {"hookStatus": "FAILED", "reason": str(exc)}
-    base = str(event["testUrl"]).rstrip("/")
+    url = event["testUrl"] if event.get("stage") == "after-test-traffic" else event["productionUrl"]
+    base = str(url).rstrip("/")
     problems = []
     for check in checks:
         status, body, error = fetch(base + check.path, REQUEST_TIMEOUT_SECONDS)

@@ -66,11 +66,11 @@ def confirmation(summary: ApprovalSummary, error: str = "", name: str = "", reas
 
 def decided(decision: Decision, summary: ApprovalSummary) -> str:
     if decision.approved:
-        body = (f"<p>Approved by {escape(decision.by)} at {_when(decision.at)}. "
+        body = (f"<p>Approved by {escape(decision.who)} at {_when(decision.at)}. "
                 f"Production traffic moves to {escape(', '.join(summary['newImages']))} once the engine has "
                 f"re-checked the load balancer. The operators will be notified of the outcome.</p>")
         return _page("Approved", body)
-    body = (f"<p>Rejected by {escape(decision.by)} at {_when(decision.at)}: {escape(decision.reason)}. "
+    body = (f"<p>Rejected by {escape(decision.who)} at {_when(decision.at)}: {escape(decision.reason)}. "
             "Production is unchanged.</p>")
     return _page("Rejected", body)
 

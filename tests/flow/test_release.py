@@ -178,14 +178,17 @@ def test_task_token_never_leaves_the_server(world: World, capfd: pytest.CaptureF
     decide(world, approval_id, "approve")
     described = world.wait(execution)
     items = world.client("dynamodb").scan(TableName=world.ids["table"])["Items"]
-    token = items[0]["taskToken"]["S"]
+    [record] = [item for item in items if "taskToken" in item]
+    [link] = [item for item in items if "approvalRef" in item]
+    token = record["taskToken"]["S"]
     assert len(token) > 20
     notification = world.wait_for_message("notifications")
     logs = capfd.readouterr()
     for text in (described["output"], approval_message["Message"], notification["Message"], logs.out, logs.err):
         assert token not in text
     assert approval_id not in logs.out + logs.err
-    assert approval_key(approval_id) == items[0]["approvalKey"]["S"]  # the table holds only the id's hash
+    assert approval_key(approval_id) == link["approvalKey"]["S"]  # the table holds only the id's hash
+    assert link["approvalRef"]["S"] == record["approvalKey"]["S"] and "taskToken" not in link
 
 
 def test_listener_moved_between_approval_and_swap_changes_nothing(world: World) -> None:

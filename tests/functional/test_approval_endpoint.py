@@ -65,7 +65,7 @@ def refusal(code: str, operation: str = "SendTaskSuccess") -> ClientError:
 
 
 def status(world: World, approval_id: str) -> ApprovalStatus:
-    record = ApprovalStore(world.ids["table"]).get(approval_key(approval_id))
+    record, _ = ApprovalStore(world.ids["table"]).open(approval_key(approval_id))  # the link's release record
     assert record is not None
     return record.status
 

@@ -35,13 +35,13 @@ def test_the_handler_reads_its_own_variables_and_os_environ_stays_as_it_was(
     monkeypatch.setenv("APPROVALS_TABLE", HOST_TABLE)
     before = dict(os.environ)
     during: list[dict[str, str]] = []
-    original_get = ApprovalStore.get
+    original_get = ApprovalStore.open
 
     def get_and_look(self: ApprovalStore, key: str) -> Any:
         during.append(dict(os.environ))  # what any other thread would see while the handler runs
         return original_get(self, key)
 
-    monkeypatch.setattr(ApprovalStore, "get", get_and_look)
+    monkeypatch.setattr(ApprovalStore, "open", get_and_look)
     assert open_unknown_link(world)["statusCode"] == 404  # read shop-approvals: the host's table does not exist
     assert len(during) == 1 and during[0] == before
     assert dict(os.environ) == before

@@ -153,7 +153,7 @@ def test_a_commit_is_built_put_on_green_approved_from_the_inbox_and_served(repos
     assert (waiting["status"], waiting["stage"], waiting["action"]) == ("InProgress", "Release", "BlueGreenRelease")
     assert waiting["release"]["step"] == "Ask for approval" and waiting["message"] == "Greet from the first commit"
 
-    assert "Approved by Ada Lovelace" in approve_in_browser(link)
+    assert "Approved by operators@sandbox.invalid (as Ada Lovelace)" in approve_in_browser(link)
     approved = time.monotonic()
     assert ended(sha)["status"] == "Succeeded"
     live = time.monotonic()

@@ -14,6 +14,9 @@ from release.approval import (
     approval_key,
     compose_request,
     compute_link_state,
+    compute_links,
+    compute_rejection_cause,
+    compute_task_output,
     is_well_formed,
     parse_decision,
 )
@@ -88,3 +91,27 @@ def test_confirmation_page_has_no_script_and_a_strict_policy() -> None:
     assert "<script" not in html and "http" not in html.split("Try the new version first")[0].split("<dl>")[0]
     assert "default-src 'none'" in pages.SECURITY_HEADERS["Content-Security-Policy"]
     assert pages.SECURITY_HEADERS["Referrer-Policy"] == "no-referrer"
+
+
+def test_each_approver_gets_a_link_of_their_own_to_the_one_record() -> None:
+    ids = iter(["id-ada", "id-grace"])
+    links = compute_links(["ada@example.com", "grace@example.com"], "record-key", "arn:exec", 1000, 2000,
+                          lambda: next(ids))
+    assert [(i, link.approver, link.record_key, link.key) for i, link in links] == [
+        ("id-ada", "ada@example.com", "record-key", approval_key("id-ada")),
+        ("id-grace", "grace@example.com", "record-key", approval_key("id-grace"))]
+    [(_, anyone)] = compute_links([], "record-key", "arn:exec", 1000, 2000, lambda: "id")
+    assert anyone.approver == ""  # no address known: one link for whoever the topic mails
+
+
+def test_a_decision_names_the_links_address_and_keeps_the_typed_name_as_a_note() -> None:
+    decision = Decision(approved=False, by="Grace H.", reason="v1 on :8080", at=1500, source_ip="198.51.100.7",
+                        approver="grace@example.com")
+    assert decision.who == "grace@example.com (as Grace H.)"
+    assert compute_task_output(decision)["approver"] == "grace@example.com"
+    assert '"rejectedBy": "grace@example.com (as Grace H.)"' in compute_rejection_cause(decision)
+    from_cli = Decision(approved=True, by="ops (deploy.py)", reason="", at=1500, source_ip="command line")
+    assert from_cli.who == "ops (deploy.py)" and compute_task_output(from_cli)["approvedBy"] == "ops (deploy.py)"
+    page = pages.already_decided(ApprovalRecord("k", "t", "arn:exec", "{}", ApprovalStatus.DECIDED, 1000, 2000,
+                                                decision))
+    assert "rejected by grace@example.com (as Grace H.)" in page
