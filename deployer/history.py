@@ -22,6 +22,8 @@ _PIPELINE_READ = 100  # action executions per page
 def stage_of(state: str, previous: str) -> str:
     """The stage a state belongs to; a state of no stage of its own (a choice, a note) counts in the previous."""
     name = state.lower()
+    if name.startswith("is there a"):  # a choice about a hook or the bake, not time spent in it
+        return previous
     for stage, words in (("hooks", ("hook",)), ("approval", ("approval",)), ("health", ("health", "healthy")),
                          ("bake", ("bake", "watch production")), ("rollback", ("roll traffic back", "rollback")),
                          ("report", ("notify", "notification")), ("discover", ("discover", "lock")),
@@ -140,9 +142,9 @@ def decisions(items: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         if "decision" not in item:
             continue
         decided_at = int(item["decidedAt"]["N"])
+        approver, typed = item.get("approver", {}).get("S", ""), item.get("decidedBy", {}).get("S", "")
         record = {"decision": "approved" if item["decision"]["S"] == "approve" else "rejected",
-                  "by": (item.get("approver") or item.get("decidedBy") or {}).get("S", ""),
-                  "note": item.get("decidedBy", {}).get("S", "") if "approver" in item else "",
+                  "by": approver or typed, "note": typed if approver else "",
                   "at": dt.datetime.fromtimestamp(decided_at, dt.UTC).isoformat(),
                   "reason": item.get("reason", {}).get("S", ""),
                   "delivered": item.get("status", {}).get("S") == "DECIDED"}

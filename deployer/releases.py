@@ -292,7 +292,7 @@ def abort(system_: System, reason: str) -> str:
     if release["step"] == APPROVAL:
         decide(system_, approve=False, reason=reason, execution_arn=release["execution"])
         return f"{release['name']} was waiting for approval: rejected ({reason}); production is unchanged"
-    lb_arn = system_.topology()["loadBalancerArn"]
+    lb_arn = system_.topology(allow_split=True)["loadBalancerArn"]  # a canary splits traffic: that is when to abort
     store = LockStore(system_.outputs["LocksTableName"], system_.target.client("dynamodb"))
     if not store.request_abort(lb_arn, release["execution"], f"{getpass.getuser()} (deploy.py)", reason):
         raise DeployError(f"{release['name']} does not hold the release lock yet (it is at '{release['step']}'); "

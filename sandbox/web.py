@@ -106,7 +106,8 @@ def systems(endpoint_url: str) -> list[tuple[str, Reader]]:
     found = []
     for stack in client("cloudformation").describe_stacks()["Stacks"]:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        if stack.get("ParentId") or "StateMachineArn" not in outputs:
+        # a system's root stack (moto gives nested stacks no ParentId: the root alone has the listeners' URLs)
+        if stack.get("ParentId") or "StateMachineArn" not in outputs or "ProductionUrl" not in outputs:
             continue
         pipeline = outputs.get("PipelineName") if outputs.get("PipelineName") not in (None, "", NO_PIPELINE) else None
         found.append((stack["StackName"], Reader(client("stepfunctions"), client("dynamodb"),

@@ -79,7 +79,8 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
     if rollback and failed_step is None and not error:
         status, error_name = Status.ROLLED_BACK, RolledBack.__name__
         blue = ", ".join(rollback.get("images", [])) or "blue"
-        message = (f"{noun} of {target} on {lb} was rolled back: {rollback.get('reason')}. Production is back on "
+        reason = str(rollback.get("reason") or "").rstrip(".")  # a sentence follows
+        message = (f"{noun} of {target} on {lb} was rolled back: {reason}. Production is back on "
                    f"{rollback.get('production')} ({blue}).")
         subject = f"{noun} rolled back: {target}"
     elif failed_step is None and not error:

@@ -164,7 +164,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_the_history_page_in_a_real_browser_shows_a_running_release_and_the_past_ones(team: Any) -> None:
-    process = background_release("--image", "sample-app:v6", "--approve", "--strategy", "canary:30:1")
+    process = background_release("--image", "sample-app:v6", "--approve", "--strategy", "canary:30:5")
     try:
         deadline = time.monotonic() + 90
         dom = ""
@@ -175,6 +175,7 @@ def test_the_history_page_in_a_real_browser_shows_a_running_release_and_the_past
             time.sleep(1)
         assert "30% sample-app:v6" in dom and "70% sample-app:v2" in dom, dom  # the canary's split
         assert 'http-equiv="refresh"' in dom and "<script" not in dom
+        assert dom.count("<section>") == 1 and "<h2>shop</h2>" in dom  # one system: its nested stacks are not
         assert "at 'Watch green'" in dom or "at 'Wait before watching again'" in dom
         for outcome in ("ROLLED_BACK", "REJECTED", "FAILED", "SUCCEEDED"):
             assert outcome in dom
@@ -184,6 +185,8 @@ def test_the_history_page_in_a_real_browser_shows_a_running_release_and_the_past
         assert taken.returncode == 0, taken.stderr
         assert png_size(shot) == (1400, 900) and shot.stat().st_size > 20_000  # a rendered page, not a blank
     finally:
-        deploy("abort", "--reason", "end of the page test")
-        process.communicate(timeout=120)
+        aborted = deploy("abort", "--reason", "end of the page test")
+        out, err = process.communicate(timeout=120)
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    assert process.returncode != 0 and "rolled back" in out, out + err
     assert version(PRODUCTION) == "v2"

@@ -44,7 +44,8 @@ def events(outcome: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def test_every_state_counts_in_a_stage_and_choices_in_the_stage_before() -> None:
-    assert stage_of("Is there an after-test-traffic hook?", "health") == "hooks"
+    assert stage_of("Is there an after-test-traffic hook?", "health") == "health"  # a choice: no time of its own
+    assert stage_of("Call the hook", "health") == "hooks"
     assert stage_of("Is green still fine?", "traffic") == "traffic"
     assert stage_of("Prepare the traffic move", "approval") == "traffic"
     assert stage_of("Which strategy?", "traffic") == "traffic"
@@ -91,7 +92,8 @@ def test_decisions_name_the_links_address_and_keep_the_typed_name_as_a_note() ->
     items = [{"executionArn": {"S": "e1"}, "status": {"S": "DECIDED"}, "decision": {"S": "approve"},
               "decidedBy": {"S": "Ada"}, "decidedAt": {"N": "1795770000"}, "approver": {"S": "ada@example.com"}},
              {"executionArn": {"S": "e2"}, "status": {"S": "DECIDED"}, "decision": {"S": "reject"},
-              "decidedBy": {"S": "me (deploy.py)"}, "decidedAt": {"N": "1795770000"}, "reason": {"S": "v1"}},
+              "decidedBy": {"S": "me (deploy.py)"}, "decidedAt": {"N": "1795770000"}, "reason": {"S": "v1"},
+              "approver": {"S": ""}},
              {"executionArn": {"S": "e3"}, "status": {"S": "PENDING"}}]
     found = decisions(items)
     assert (found["e1"]["decision"], found["e1"]["by"], found["e1"]["note"]) == ("approved", "ada@example.com", "Ada")
