@@ -167,7 +167,7 @@ class Reader:
                 stateMachineArn=self._machine, PaginationConfig={"MaxItems": limit, "PageSize": min(limit, 100)}):
             executions += page["executions"]
         decided = self._decisions()
-        started_by = self._pipeline_executions()
+        by_action = self._pipeline_executions()
         now = dt.datetime.now(dt.UTC)
         records = []
         for listed in executions[:limit]:
@@ -175,7 +175,8 @@ class Reader:
             described = self._sfn.describe_execution(executionArn=arn)
             events = self._events(arn)
             traffic = self._traffic(events) if described["status"] == "RUNNING" else None
-            records.append(summarize(described, events, decided.get(arn), started_by.get(arn), now, traffic))
+            records.append(summarize(described, events, decided.get(arn), started_by(by_action, listed), now,
+                                     traffic))
         return records
 
     def _traffic(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
@@ -197,22 +198,33 @@ class Reader:
                                                         "approver", ExpressionAttributeNames={"#s": "status"})
         return decisions(item for page in pages for item in page["Items"])
 
-    def _pipeline_executions(self) -> dict[str, str]:
-        """Release execution ARN -> the pipeline execution whose BlueGreenRelease action started it."""
+    def _pipeline_executions(self) -> list[dict[str, Any]]:
+        """The pipeline's Step Functions actions: their action and pipeline execution ids, and external id."""
         if self._pipelines is None or self._pipeline is None:
-            return {}
-        found: dict[str, str] = {}
+            return []
+        found: list[dict[str, Any]] = []
         try:
             pages = self._pipelines.get_paginator("list_action_executions").paginate(
                 pipelineName=self._pipeline, PaginationConfig={"PageSize": _PIPELINE_READ})
             for page in pages:
-                for action in page["actionExecutionDetails"]:
-                    external = ((action.get("output") or {}).get("executionResult") or {}).get("externalExecutionId")
-                    if external:
-                        found[external] = action["pipelineExecutionId"]
+                found += [action for action in page["actionExecutionDetails"]
+                          if ((action.get("input") or {}).get("actionTypeId") or {}).get("provider") == "StepFunctions"]
         except ClientError:  # the releases are worth showing without their pipeline runs
             return found
         return found
+
+
+def started_by(actions: Iterable[Mapping[str, Any]], execution: Mapping[str, Any]) -> str | None:
+    """The pipeline execution whose Step Functions action started `execution` (a ListExecutions item).
+
+    The action names the execution <ExecutionNamePrefix>-<action execution id>; its external id is the execution.
+    """
+    for action in actions:
+        external = ((action.get("output") or {}).get("executionResult") or {}).get("externalExecutionId")
+        if external == execution["executionArn"] or str(execution.get("name", "")).endswith(
+                f"-{action['actionExecutionId']}"):
+            return str(action["pipelineExecutionId"])
+    return None
 
 
 def lines(records: list[dict[str, Any]]) -> list[str]:

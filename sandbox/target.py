@@ -107,7 +107,8 @@ class SandboxTarget:
         return f"http://127.0.0.1:{port}/"
 
     def links(self, outputs: dict[str, str]) -> list[tuple[str, str]]:
-        return [("approvals", f"{self.info.web_url}/approvals/"), ("inbox", f"{self.info.web_url}/inbox")]
+        return [("approvals", f"{self.info.web_url}/approvals/"), ("inbox", f"{self.info.web_url}/inbox"),
+                ("releases", f"{self.info.web_url}/history")]
 
     def approval_hint(self) -> str:
         return f"the link in the inbox: {self.info.web_url}/inbox"

@@ -22,6 +22,8 @@ DEFAULT_CALLBACK_DELAY = 30  # ECS's default
 MAX_CALLBACK_DELAY = 900
 REASON_LIMIT = 500
 DETAILS_LIMIT = 4096
+# An answer is kept in the execution's state (256 KiB in all): a larger one fails the hook, not the execution.
+ANSWER_LIMIT = 8192
 # A function name, optionally with a version or alias, or its ARN (Lambda's own forms).
 _FUNCTION = re.compile(r"^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?([a-zA-Z0-9_-]{1,64})"
                        r"(:[a-zA-Z0-9$_-]+)?$")
@@ -200,7 +202,13 @@ def next_step(run: HookRun, now: int) -> HookRun:
     if run.get("attempt", 0) == 0:
         return _invoke(run, now)
     answer = run.get("answer")
+    if len(json.dumps(answer)) > ANSWER_LIMIT:
+        raise HookFailed(f"The {stage} hook {function} answered {len(json.dumps(answer))} characters of JSON; the "
+                         f"hooks' contract allows {ANSWER_LIMIT} (keep hookDetails small: an id, not a report).")
     status = answer.get("hookStatus") if isinstance(answer, dict) else None
+    if status != "FAILED" and now > run["deadline"]:  # a call retried past the timeout: too late to count
+        raise HookFailed(f"The {stage} hook {function} did not answer SUCCEEDED within its "
+                         f"{run['deadline'] - run['startedAt']} s timeout.")
     if status == "SUCCEEDED":
         return {**run, "action": Action.DONE.value, "answer": None}
     if status == "FAILED":

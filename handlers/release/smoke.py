@@ -46,6 +46,15 @@ def _valid(checks: list[Check]) -> list[Check]:
     return checks
 
 
+def target_url(event: dict[str, Any]) -> str:
+    """Where green alone answers: the test listener until all traffic is on green, then production (after a
+    rollback, production is blue again: what the on-rollback check is for)."""
+    if event.get("stage") == "after-test-traffic" or (event.get("stage") == "after-production-shift"
+                                                      and int(event.get("greenTrafficPercent") or 0) < 100):
+        return str(event["testUrl"])
+    return str(event["productionUrl"])
+
+
 def judge_answer(check: Check, status: int | None, body: str, error: str) -> str | None:
     """What is wrong with one answer, or None: any status outside 2xx, no answer, or the text missing."""
     if status is None:

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from deployer.history import decisions, lines, split, stage_of, stage_seconds, summarize
+from deployer.history import decisions, lines, split, stage_of, stage_seconds, started_by, summarize
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
@@ -113,3 +113,14 @@ def test_the_table_has_a_row_per_release_with_its_reason_and_stages_below() -> N
     assert text[2].strip() == "rolled back: 5XX rate"
     assert text[3].strip().startswith("stages: discover 2s, health 3s, hooks 3s, approval 60s")
     assert lines([]) == ["no release yet"]
+
+
+def test_the_pipeline_run_is_found_by_the_actions_external_id_or_the_execution_name_it_gave() -> None:
+    def action(action_id: str, pipeline: str, external: str | None, provider: str = "StepFunctions") -> dict[str, Any]:
+        return {"actionExecutionId": action_id, "pipelineExecutionId": pipeline,
+                "input": {"actionTypeId": {"provider": provider}},
+                "output": {"executionResult": {"externalExecutionId": external}} if external else {}}
+    actions = [action("a-1", "p-1", "arn:exec:shop-a-1"), action("a-2", "p-2", None)]
+    assert started_by(actions, {"executionArn": "arn:exec:shop-a-1", "name": "shop-a-1"}) == "p-1"
+    assert started_by(actions, {"executionArn": "arn:exec:shop-a-2", "name": "shop-a-2"}) == "p-2"
+    assert started_by(actions, {"executionArn": "arn:exec:release-x", "name": "release-x"}) is None

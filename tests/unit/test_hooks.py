@@ -20,7 +20,7 @@ from release.hooks import (
     start_run,
     verify_hooks,
 )
-from release.smoke import Check, answer, judge_answer, parse_checks_details, parse_checks_text
+from release.smoke import Check, answer, judge_answer, parse_checks_details, parse_checks_text, target_url
 
 
 def parsed(raw: Any, rollback: bool = False) -> tuple[dict[str, Any], list[str]]:
@@ -76,6 +76,9 @@ def test_only_existing_functions_under_the_systems_prefix_may_be_hooks() -> None
     outside, _ = parsed({"after-production-shift": "shop-discover"})
     with pytest.raises(HookNotFound, match="only functions whose names start with 'shop-hook-'"):
         verify_hooks(outside, "shop-hook-", lambda f: f)
+
+
+OK_ANSWER = {"hookStatus": "SUCCEEDED"}
 
 
 def run_after(answer: Any, now: int = 1000, started: int = 1000, timeout: int = 600) -> HookRun:
@@ -172,3 +175,23 @@ def test_the_smoke_test_fails_on_any_non_2xx_missing_text_or_no_answer() -> None
     assert judge_answer(Check("/"), None, "", "connection refused") == "GET / got no answer (connection refused)"
     assert answer(["GET /api answered 500"], 3) == {"hookStatus": "FAILED", "reason": "GET /api answered 500"}
     assert answer([], 3)["hookStatus"] == "SUCCEEDED"
+
+
+def test_an_answer_too_large_for_the_executions_state_fails_the_hook_not_the_execution() -> None:
+    with pytest.raises(HookFailed, match="the hooks' contract allows 8192"):
+        run_after({"hookStatus": "IN_PROGRESS", "hookDetails": {"report": "x" * 9000}})
+
+
+def test_an_answer_that_arrives_after_the_timeout_does_not_count() -> None:
+    with pytest.raises(HookFailed, match="did not answer SUCCEEDED within its 60 s timeout"):
+        run_after(OK_ANSWER, now=1061, timeout=60)
+    with pytest.raises(HookFailed, match="answered FAILED"):  # a failure is still a failure, and says why
+        run_after({"hookStatus": "FAILED", "reason": "late"}, now=1061, timeout=60)
+
+
+def test_the_smoke_test_requests_green_where_green_alone_answers() -> None:
+    urls = {"testUrl": "http://lb:8080/", "productionUrl": "http://lb:80/"}
+    assert target_url({**urls, "stage": "after-test-traffic"}) == "http://lb:8080/"
+    assert target_url({**urls, "stage": "after-production-shift", "greenTrafficPercent": 10}) == "http://lb:8080/"
+    assert target_url({**urls, "stage": "after-production-shift", "greenTrafficPercent": 100}) == "http://lb:80/"
+    assert target_url({**urls, "stage": "on-rollback", "greenTrafficPercent": 0}) == "http://lb:80/"
