@@ -161,6 +161,12 @@ def test_a_commit_is_built_put_on_green_approved_from_the_inbox_and_served(repos
     assert page(TEST)["version"] == "v1"  # the previous version stays on the test side, ready to roll back to
     assert shown(sha)["status"] == "Succeeded"
     print(f"commit to approval request {asked - committed:.1f} s; approval to production {live - approved:.1f} s")
+    history = deploy("history", "--json", "--limit", "1")  # the release knows the pipeline run that started it
+    assert history.returncode == 0, history.stderr
+    [released] = json.loads(history.stdout)["releases"]
+    assert released["pipelineExecution"] == ended(sha)["pipelineExecutionId"]
+    assert released["outcome"] == "SUCCEEDED" and released["imagesTo"][0].endswith(f"/shop:{sha[:12]}")
+    assert released["decision"]["by"] == "operators@sandbox.invalid" and released["decision"]["note"] == "Ada Lovelace"
 
 
 def test_a_commit_failing_its_health_check_fails_at_release_and_the_next_good_one_releases(
