@@ -21,11 +21,12 @@ from deployer.errors import DeployError
 from deployer.settings import Settings
 from deployer.target import Target
 
+from .owners import process_runs, stop_owned
+
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("SANDBOX_STATE", ROOT / ".sandbox"))
 PORT = int(os.environ.get("SANDBOX_PORT", "4566"))
 WEB_PORT = int(os.environ.get("SANDBOX_WEB_PORT", "9000"))
-ENDED = ("Z", "X", "x")  # /proc/PID/stat states of a process that has exited
 LAMBDA_RUNTIMES = ("warm", "fresh")  # sandbox.lambda_runtime.RUNTIMES, named here without importing moto
 
 
@@ -76,6 +77,7 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
         if not port_free(port):
             raise DeployError(f"Port {port} is taken by another program, so the sandbox cannot start. Free it, or "
                               "set SANDBOX_PORT / SANDBOX_WEB_PORT to free ports.")
+    _after_a_crash(console)
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "server.json").unlink(missing_ok=True)
     log = (STATE / "server.out").open("ab")
@@ -93,6 +95,18 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
             return info
         time.sleep(0.1)
     raise DeployError(f"The sandbox did not answer within {timeout:.0f} s; see {STATE / 'server.log'}.")
+
+
+def _after_a_crash(console: Console) -> None:
+    """A sandbox that ended without `down` (killed, or the machine went down): say so, and stop the tasks it left,
+    which would hold the addresses the new sandbox's tasks take."""
+    previous = _recorded_pid()
+    if previous is None:
+        return
+    left = stop_owned(STATE)
+    console.step(f"the previous sandbox (pid {previous}) ended without `python3 deploy.py down`: stopped "
+                 f"{len(left)} task process(es) it left running. Its AWS state was kept in memory only and is gone: "
+                 "the sandbox starts afresh")
 
 
 def after_deploy(target_: Target, settings: Settings, info: SandboxInfo, console: Console) -> None:
@@ -153,6 +167,8 @@ def stop(console: Console, timeout: float = 20) -> bool:
         if process_runs(pid):
             os.killpg(pid, signal.SIGKILL)
         stopped = True
+    # What a sandbox that was killed (or is stopping now) left running: its tasks, found by their mark.
+    stopped = bool(stop_owned(STATE)) or stopped
     shutil.rmtree(STATE, ignore_errors=True)
     return stopped
 
@@ -162,20 +178,6 @@ def _recorded_pid() -> int | None:
         return int(json.loads((STATE / "server.json").read_text())["pid"])
     except (OSError, ValueError, KeyError):
         return None
-
-
-def process_runs(pid: int) -> bool:
-    """Whether `pid` still runs. A process that has ended but is still listed (a zombie waiting for its parent,
-    or one the kernel is releasing, state X) runs nothing and holds no port."""
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] not in ENDED  # the state follows "(name)"
-    except OSError:
-        return False  # gone between the two looks
 
 
 def port_free(port: int) -> bool:

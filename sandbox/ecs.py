@@ -28,7 +28,7 @@ from moto.ecr.models import ecr_backends
 from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 
-from . import moto_ext
+from . import moto_ext, owners
 from .pipeline.images import Registry
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -120,12 +120,14 @@ class EcsEmulator:
             colour = COLOURS.get(service.name.rsplit("-", 1)[-1], "#6b7280")
             command = [sys.executable, "-m", "sandbox.webapp", "--host", address, "--port", str(port),
                        "--version", image.rsplit(":", 1)[-1] if ":" in image else image, "--colour", colour]
-            cwd, env = ROOT, None
+            cwd, env = ROOT, dict(os.environ)
+        # Each task carries its sandbox's state folder: a sandbox that died leaves tasks `deploy.py` can find.
+        env = {**env, owners.OWNER_VARIABLE: owners.owner_mark(self.log_dir)}
         with (self.log_dir / f"task-{address}.log").open("ab") as log:  # the task keeps its own descriptor
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log,  # noqa: S603 - the image's command
                                        start_new_session=True)
         task = Task(address, port, service.task_definition, image, process,
-                    pull_error=env.get("PULL_ERROR") if env else None)
+                    pull_error=env.get("PULL_ERROR"))
         for group in self._groups(service):
             moto_ext.set_target_health(group.arn, address, "initial", "Elb.RegistrationInProgress",
                                        "Target registration is in progress")

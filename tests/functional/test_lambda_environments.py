@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
-from sandbox import control, lambda_runtime
+from sandbox import control, lambda_runtime, owners
 
 ENDPOINT = "http://127.0.0.1:9"  # no call is made; nothing listens there
 HANDLER = """
@@ -98,7 +98,7 @@ def test_new_code_or_configuration_gets_a_new_environment(function: LambdaFuncti
     lam.update_function_configuration(FunctionName="counter", Environment={"Variables": {"GREETING": "hi"}})
     after_configuration = invoke(refreshed(function))
     assert after_configuration["pid"] != before["pid"] and after_configuration["count"] == 1
-    assert after_configuration["greeting"] == "hi" and not control.process_runs(before["pid"])
+    assert after_configuration["greeting"] == "hi" and not owners.process_runs(before["pid"])
     lam.update_function_code(FunctionName="counter", ZipFile=package(HANDLER.replace("COUNT = 0", "COUNT = 10")))
     after_code = invoke(refreshed(function))
     assert after_code["pid"] != after_configuration["pid"] and after_code["count"] == 11
@@ -109,7 +109,7 @@ def test_an_invocation_past_the_timeout_is_reported_and_its_environment_killed(f
     timed_out = invoke(function, sleep=5)
     assert timed_out["errored"] and timed_out["errorType"] == lambda_runtime.TIMED_OUT
     assert timed_out["errorMessage"] == "Task timed out after 2 seconds"
-    assert not control.process_runs(before["pid"])
+    assert not owners.process_runs(before["pid"])
     _, _, logs = lambda_runtime._run_warm(function, {"sleep": 5}, ENDPOINT)
     assert "working" in logs and "Task timed out after 2.00 seconds" in logs  # what it logged before, then why
     after = invoke(function)
@@ -155,9 +155,9 @@ def test_idle_environments_are_reaped(function: LambdaFunction) -> None:
     pool.idle_seconds = 0
     pool.reap()  # or the pool's own reaper did, at its round: either way the environment is gone
     deadline = time.monotonic() + 5
-    while control.process_runs(pid) and time.monotonic() < deadline:
+    while owners.process_runs(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(pool) == 0 and not control.process_runs(pid)
+    assert len(pool) == 0 and not owners.process_runs(pid)
 
 
 def test_stopping_the_sandbox_leaves_no_environment(function: LambdaFunction) -> None:
@@ -171,7 +171,7 @@ def test_stopping_the_sandbox_leaves_no_environment(function: LambdaFunction) ->
     assert idle in pids and len(pids) == 2
     lambda_runtime.shutdown()
     busy.join()
-    assert not any(control.process_runs(pid) for pid in pids)
+    assert not any(owners.process_runs(pid) for pid in pids)
 
 
 def test_a_function_with_reserved_concurrency_0_is_throttled_and_runs_nothing(function: LambdaFunction) -> None:
@@ -197,9 +197,9 @@ def test_environments_die_with_the_zygote_which_is_started_again(function: Lambd
     zygote.kill()
     zygote.wait()
     deadline = time.monotonic() + 5
-    while control.process_runs(before) and time.monotonic() < deadline:
+    while owners.process_runs(before) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not control.process_runs(before)
+    assert not owners.process_runs(before)
     after = invoke(function)
     assert not after["errored"] and after["pid"] != before and after["count"] == 1
 

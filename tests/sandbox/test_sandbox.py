@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import control, load
+from sandbox import load, owners
 from tests.sandbox.cli import (
     ENDPOINT_PORT,
     PRODUCTION,
@@ -349,7 +351,7 @@ def test_down_leaves_no_process_and_no_port(sandbox: Any) -> None:
     result = deploy("down")
     assert result.returncode == 0 and "stopped" in result.stdout
     for pid in [*pids, server_pid]:
-        assert not control.process_runs(pid)
+        assert not owners.process_runs(pid)
     for port in (ENDPOINT_PORT, WEB_PORT, PRODUCTION, TEST, *SECOND):
         assert not port_open(port), f"port {port} still open"
     assert not STATE.exists()
@@ -364,8 +366,35 @@ def _task_processes(marker: bytes = b"sandbox.webapp") -> list[int]:
     for proc in Path("/proc").iterdir():
         try:
             command = (proc / "cmdline").read_bytes().split(b"\0")
-            if control.process_runs(int(proc.name)) and marker in command and Path(proc / "cwd").resolve() == ROOT:
+            if owners.process_runs(int(proc.name)) and marker in command and Path(proc / "cwd").resolve() == ROOT:
                 found.append(int(proc.name))
         except (OSError, ValueError):
             continue
     return found
+
+
+def test_a_killed_sandbox_leaves_no_task_behind_after_a_restart_or_down() -> None:
+    """`kill -9` of the sandbox's server: its tasks keep running, holding their addresses. A restart stops them
+    (and says the state is gone); so does `down`."""
+    started = deploy("--production-port", str(PRODUCTION), "--test-port", str(TEST))
+    assert started.returncode == 0, started.stdout + started.stderr
+    first = _task_processes()
+    assert len(first) == 4  # two tasks per side
+    os.kill(json.loads((STATE / "server.json").read_text())["pid"], signal.SIGKILL)
+    assert _task_processes() == first  # the tasks outlive their sandbox
+
+    restarted = deploy("--production-port", str(PRODUCTION), "--test-port", str(TEST))
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert "ended without `python3 deploy.py down`: stopped 4 task process(es)" in restarted.stdout
+    assert "the sandbox starts afresh" in restarted.stdout
+    assert version(PRODUCTION) == "v1"
+    now = _task_processes()
+    assert len(now) == 4 and not set(now) & set(first)  # the old tasks stopped, none doubled
+
+    os.kill(json.loads((STATE / "server.json").read_text())["pid"], signal.SIGKILL)
+    result = deploy("down")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _task_processes() == [], "a task outlived the sandbox"
+    for port in (ENDPOINT_PORT, WEB_PORT, PRODUCTION, TEST):
+        assert not port_open(port), f"port {port} still open"
+    assert not STATE.exists()
