@@ -14,7 +14,7 @@ from release import defaults
 from release.config import JUDGE_MODES, parse_request
 from release.deciding import Delivery
 from release.exceptions import InvalidInput, ReleaseError
-from release.hooks import parse_hook_option
+from release.hooks import NO_HOOK, parse_hook_option
 
 from . import history, pipelines, releases, system
 from .aws_errors import explain
@@ -229,7 +229,7 @@ def _asked(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             asked[field] = tuple(value) if isinstance(value, list) else value
     if getattr(args, "hook", None) is not None:  # the stack's Hooks parameter: STAGE=FUNCTION,...
-        asked["hooks"] = ",".join(args.hook)
+        asked["hooks"] = ",".join(h for h in args.hook if not h.endswith(f"={NO_HOOK}"))  # STAGE=none: no hook
     return asked
 
 
@@ -306,15 +306,14 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     request["traffic"] = traffic
     hooks = system_.hook_defaults()
     for option in args.hook or []:
-        stage, _, function = option.partition("=")
-        if function == "none":
-            hooks.pop(stage, None)
-            continue
         try:
             stage, function = parse_hook_option(option)
         except ValueError as exc:
             raise DeployError(f"Cannot release: --hook: {exc}. Nothing was changed.") from exc
-        hooks[stage] = function
+        if function == NO_HOOK:
+            hooks.pop(stage, None)
+        else:
+            hooks[stage] = function
     if hooks:
         request["hooks"] = hooks
     deadline = system_.settings.health_deadline_seconds if args.health_deadline is None else args.health_deadline
@@ -325,13 +324,13 @@ def cmd_release(args: argparse.Namespace, console: Console) -> int:
     if args.approval_timeout is not None:
         request["approval"] = {"required": True, "timeoutSeconds": args.approval_timeout}
     try:  # the engine's own validation, before green is touched: bad input changes nothing
-        parse_request(request)
+        config = parse_request(request)
     except InvalidInput as exc:
         message = str(exc).replace("Invalid release request: ", "Cannot release: ")
         for field, flag in REQUEST_FLAGS.items():
             message = message.replace(f"'{field}'", flag)
         raise DeployError(message) from exc
-    releases.verify_hooks_exist(system_, request.get("hooks") or {})
+    releases.verify_hooks_exist(system_, config["hooks"])
     releases.put_image_on_green(system_, console, args.image)
     execution = releases.start(system_, request, "release")
     console.step(f"release started: {execution.split(':')[-1]}")

@@ -24,7 +24,8 @@ def stage_of(state: str, previous: str) -> str:
     name = state.lower()
     if name.startswith("is there a"):  # a choice about a hook or the bake, not time spent in it
         return previous
-    for stage, words in (("hooks", ("hook",)), ("approval", ("approval",)), ("health", ("health", "healthy")),
+    for stage, words in (("hooks", ("hook",)), ("approval", ("approval",)),
+                         ("health", ("health", "healthy", "checking again")),
                          ("bake", ("bake", "watch production")), ("rollback", ("roll traffic back", "rollback")),
                          ("report", ("notify", "notification")), ("discover", ("discover", "lock")),
                          ("traffic", ("shift", "swap", "watch green", "watching", "traffic", "strategy",

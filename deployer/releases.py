@@ -26,7 +26,7 @@ from release.gateways.elbv2 import LoadBalancing
 from release.gateways.functions import Functions
 from release.gateways.locks import LockStore
 from release.gateways.workflow import Workflow
-from release.hooks import hooks_request, parse_hooks, verify_hooks
+from release.hooks import HookConfig, hook_prefix, hooks_request, verify_hooks
 from release.images import compute_images
 from release.topology import Topology, forward_weights
 
@@ -152,17 +152,14 @@ class ReleaseRun:
 def history_reader(system_: System, pipeline: str | None) -> Reader:
     target = system_.target
     return Reader(system_.sfn(), target.client("dynamodb"), target.client("codepipeline") if pipeline else None,
-                          system_.outputs["StateMachineArn"], system_.outputs["ApprovalsTableName"], pipeline)
+                  system_.outputs["StateMachineArn"], system_.outputs["ApprovalsTableName"], pipeline,
+                  target.client("elbv2"))
 
 
-def verify_hooks_exist(system_: System, hooks: Mapping[str, str]) -> None:
-    """The engine's own check of the hooks, before green is touched: a typo changes nothing."""
-    problems: list[str] = []
-    parsed = parse_hooks(dict(hooks), problems, rollback=False)
+def verify_hooks_exist(system_: System, hooks: Mapping[str, HookConfig | None]) -> None:
+    """The engine's own check of the request's hooks, before green is touched: a typo changes nothing."""
     try:
-        if problems:
-            raise DeployError("Cannot release: " + "; ".join(problems) + ". Nothing was changed.")
-        verify_hooks(parsed, f"{system_.settings.name}-hook-", Functions(system_.target.client("lambda")).arn)
+        verify_hooks(hooks, hook_prefix(system_.settings.name), Functions(system_.target.client("lambda")).arn)
     except ReleaseError as exc:
         raise DeployError(f"Cannot release: {exc}") from exc
 

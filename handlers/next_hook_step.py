@@ -39,6 +39,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> HookRun:
         run["payload"] = compute_payload(run, state["config"], state["topology"], event["execution"], state)
     logger.info("Hook step", extra={"stage": run["stage"], "function": run["function"], "action": run["action"],
                                     "attempt": run["attempt"]})
-    run.pop("answer", None)  # the state keeps the next answer, not the last one
     # The state machine selects every field, so each is always there.
     return {"waitSeconds": 0, "invokeTimeoutSeconds": 1, "hookDetails": {}, "payload": {}, **run}

@@ -666,7 +666,8 @@ def _pipeline_resources() -> list[Replacement]:
     CodeBuild backends, with their properties in the shape GetPipeline and BatchGetProjects answer with (and the
     project's EncryptionKey, which moto replaces by its default key). `Ref` gives the name, `Fn::GetAtt` a
     project's Arn and a pipeline's Version."""
-    return [Replacement(cfn_parsing, "get_model_map", _with_pipeline_models(cfn_parsing.get_model_map)),
+    return [Replacement(cfn_parsing, "get_model_map",
+                        _with_models(cfn_parsing.get_model_map, (CodePipeline, CodeBuild))),
             *_resource_class(CodePipeline, "AWS::CodePipeline::Pipeline", _create_pipeline, _update_pipeline,
                              _delete_pipeline, {"Version": lambda pipeline: str(pipeline.pipeline["version"])}),
             *_resource_class(CodeBuild, "AWS::CodeBuild::Project", _create_project, _update_project,
@@ -715,18 +716,10 @@ def _delete_subscription(cls: Any, resource_name: str, cloudformation_json: Any,
 
 
 def _with_models(model_map: Callable[[], dict[str, Any]], models: tuple[Any, ...]) -> Callable[[], dict[str, Any]]:
-    """Moto's model map with `models` (given cloudformation_type by a patch) added."""
+    """Moto's model map with `models` (given cloudformation_type by a patch) added. A wrapper rather than items put
+    into moto's cached map: computing that map at install time would fix its list of models before every moto model
+    module is imported."""
     def get_model_map() -> dict[str, Any]:
-        return {**model_map(), **{model.cloudformation_type(): model for model in models}}
-
-    return get_model_map
-
-
-def _with_pipeline_models(model_map: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-    # A wrapper rather than items put into moto's cached map: computing that map at install time would fix its
-    # list of models before every moto model module is imported.
-    def get_model_map() -> dict[str, Any]:
-        models: tuple[Any, ...] = (CodePipeline, CodeBuild)  # given cloudformation_type by the patch
         return {**model_map(), **{model.cloudformation_type(): model for model in models}}
 
     return get_model_map

@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 
 from .config import ReleaseConfig
 from .health import HealthReport
-from .topology import Topology
+from .topology import Topology, listener_url
 
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 NAME_LIMIT = 100
@@ -128,7 +128,6 @@ def compute_link_state(record: ApprovalRecord | None, now: int) -> LinkState:
 
 def compute_summary(config: ReleaseConfig, topology: Topology, health: HealthReport | None,
                     execution_arn: str, expires_at: int) -> ApprovalSummary:
-    scheme_host = f"http://{topology['dnsName']}"
     return {
         "action": config["action"],
         "loadBalancer": topology["loadBalancerName"],
@@ -136,8 +135,8 @@ def compute_summary(config: ReleaseConfig, topology: Topology, health: HealthRep
         "liveService": topology["blue"]["service"]["serviceName"],
         "liveImages": topology["blue"]["service"]["images"],
         "newImages": topology["green"]["service"]["images"],
-        "productionUrl": f"{scheme_host}:{topology['production']['port']}/",
-        "testUrl": f"{scheme_host}:{topology['test']['port']}/",
+        "productionUrl": listener_url(topology, "production"),
+        "testUrl": listener_url(topology, "test"),
         "health": [c["detail"] for c in (health or {"checks": []})["checks"]],
         "description": config["description"],
         "execution": execution_arn,

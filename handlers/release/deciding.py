@@ -36,7 +36,7 @@ def deliver_decision(store: ApprovalStore, workflow: Workflow, key: str,
                      decision: Decision) -> tuple[Delivery, ApprovalRecord | None]:
     """Claim the approval `key` for `decision`, then send it; the record as the claim found or left it (None:
     unknown link). The claim reads the record in the same write: there is no window between reading and
-    claiming, and no read before it."""
+    claiming, and no read of the record before it (the page reads only the link, to find the record)."""
     claim = store.claim(key, decision)
     record = claim.record
     if not claim.won or record is None:  # another decision, the deadline, or no such link

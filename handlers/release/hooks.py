@@ -15,7 +15,9 @@ from enum import StrEnum
 from typing import Any, TypedDict
 
 from .exceptions import HookFailed, HookNotFound
+from .topology import listener_url
 
+NO_HOOK = "none"  # the command line's STAGE=none: no hook at that stage
 DEFAULT_TIMEOUT_SECONDS = 600
 MAX_TIMEOUT_SECONDS = 3600
 DEFAULT_CALLBACK_DELAY = 30  # ECS's default
@@ -114,6 +116,11 @@ def parse_hooks(raw: Any, problems: list[str], rollback: bool) -> dict[str, Hook
     return hooks
 
 
+def hook_prefix(system_name: str) -> str:
+    """The names hooks must have: the state machine's role may invoke only these (cfn/engine.yaml)."""
+    return f"{system_name}-hook-"
+
+
 def verify_hooks(hooks: Mapping[str, HookConfig | None], prefix: str, lookup: Callable[[str], str | None]) -> None:
     """Refuse, before anything changes, a hook this system may not invoke or that does not exist.
 
@@ -155,7 +162,6 @@ def hooks_request(text: str) -> dict[str, str]:
 def compute_payload(run: HookRun, config: dict[str, Any], topology: dict[str, Any], execution: str,
                     state: dict[str, Any]) -> dict[str, Any]:
     """What the hook is told: the release, both sides, where to reach them, and where traffic stands."""
-    host = f"http://{topology['dnsName']}"
     shift = state.get("shift") or {}
     rollback = state.get("rollback") or {}
 
@@ -173,20 +179,22 @@ def compute_payload(run: HookRun, config: dict[str, Any], topology: dict[str, An
         "loadBalancer": topology["loadBalancerName"],
         "cluster": config["cluster"],
         "strategy": config["traffic"]["strategy"],
-        "productionUrl": f"{host}:{topology['production']['port']}/",
-        "testUrl": f"{host}:{topology['test']['port']}/",
+        "productionUrl": listener_url(topology, "production"),
+        "testUrl": listener_url(topology, "test"),
         "blue": side("blue"),  # the side that served production when the release started
         "green": side("green"),  # the side being released
-        "greenTrafficPercent": _green_percent(run["stage"], shift, state),
+        "greenTrafficPercent": _green_percent(run["stage"], config["action"], shift, state),
         "hookDetails": run.get("hookDetails") or {},
     }
-    if run["stage"] == Stage.ON_ROLLBACK:
-        payload["rollbackReason"] = rollback.get("reason") or ""
+    if run["stage"] == Stage.ON_ROLLBACK:  # after a failed release, or a rollback request (green: the restored side)
+        payload["rollbackReason"] = rollback.get("reason") or config["description"] or "rollback requested"
     return payload
 
 
-def _green_percent(stage: str, shift: dict[str, Any], state: dict[str, Any]) -> int:
-    if stage == Stage.AFTER_TEST_TRAFFIC or stage == Stage.ON_ROLLBACK:
+def _green_percent(stage: str, action: str, shift: dict[str, Any], state: dict[str, Any]) -> int:
+    if stage == Stage.ON_ROLLBACK:  # a rollback request moved all traffic to green, the previous version
+        return 100 if action == "rollback" else 0
+    if stage == Stage.AFTER_TEST_TRAFFIC:
         return 0
     return 100 if state.get("swap") is not None else int(shift.get("percent") or 0)
 

@@ -7,7 +7,7 @@ tags are reported when they disagree and repaired by the swap, never trusted ove
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from . import observed
 from .exceptions import (
@@ -28,6 +28,7 @@ class ListenerRef(TypedDict):
     arn: str
     port: int
     targetGroupArn: str
+    protocol: NotRequired[str]  # HTTP or HTTPS (production with a certificate)
 
 
 class ServiceRef(TypedDict):
@@ -54,6 +55,13 @@ class Topology(TypedDict):
     blue: SideRef
     green: SideRef
     tagProblems: list[str]
+
+
+def listener_url(topology: Mapping[str, Any], which: str) -> str:
+    """The URL of the production or test listener (`which`: "production" or "test"), by its protocol and port."""
+    listener = topology[which]
+    scheme = str(listener.get("protocol") or "HTTP").lower()
+    return f"{scheme}://{topology['dnsName']}:{listener['port']}/"
 
 
 def forward_weights(listener: observed.Listener) -> dict[str, int]:
@@ -145,8 +153,9 @@ def compute_topology(
         "loadBalancerArn": load_balancer.arn,
         "loadBalancerName": load_balancer.name,
         "dnsName": load_balancer.dns_name,
-        "production": {"arn": production.arn, "port": production.port, "targetGroupArn": blue_arn},
-        "test": {"arn": test.arn, "port": test.port, "targetGroupArn": green_arn},
+        "production": {"arn": production.arn, "port": production.port, "targetGroupArn": blue_arn,
+                       "protocol": production.protocol},
+        "test": {"arn": test.arn, "port": test.port, "targetGroupArn": green_arn, "protocol": test.protocol},
         "blue": blue,
         "green": green,
         "tagProblems": compute_tag_problems(target_groups[blue_arn], target_groups[green_arn]),

@@ -146,3 +146,21 @@ def test_a_function_outside_the_hook_prefix_is_refused_before_anything_changes(w
     described = world.wait(world.start(no_approval(world, {"after-test-traffic": "shop-discover"})))
     assert described["error"] == "HookNotFound"
     assert "may invoke only functions whose names start with 'shop-hook-'" in described["cause"]
+
+
+def test_a_rollback_request_runs_its_on_rollback_hook_once_the_previous_version_is_back(world: World) -> None:
+    assert world.wait(world.start(world.request(approval={"required": False})))["status"] == "SUCCEEDED"
+    script = world.add_hook("shop-hook-page", OK)
+    described = world.wait(world.start(world.request(action="rollback", approval=None, description="v2 is slow",
+                                                     hooks={"on-rollback": "shop-hook-page"})))
+    assert described["status"] == "SUCCEEDED"
+    assert world.production_target() == world.ids["Code1"]
+    [(_, told)] = script.calls
+    assert (told["stage"], told["action"], told["rollbackReason"]) == ("on-rollback", "rollback", "v2 is slow")
+    assert told["greenTrafficPercent"] == 100 and told["green"]["images"] == ["shop-web:1.0.0"]
+
+
+def test_a_rollback_request_runs_no_other_hook(world: World) -> None:
+    described = world.wait(world.start(world.request(action="rollback", approval=None,
+                                                     hooks={"after-test-traffic": "shop-hook-smoke"})))
+    assert described["error"] == "InvalidInput" and "a rollback runs no 'after-test-traffic' hook" in described["cause"]

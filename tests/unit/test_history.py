@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from deployer.history import decisions, lines, split, stage_of, stage_seconds, started_by, summarize
+from deployer.history import STAGES, decisions, lines, split, stage_of, stage_seconds, started_by, summarize
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
@@ -124,3 +124,13 @@ def test_the_pipeline_run_is_found_by_the_actions_external_id_or_the_execution_n
     assert started_by(actions, {"executionArn": "arn:exec:shop-a-1", "name": "shop-a-1"}) == "p-1"
     assert started_by(actions, {"executionArn": "arn:exec:shop-a-2", "name": "shop-a-2"}) == "p-2"
     assert started_by(actions, {"executionArn": "arn:exec:release-x", "name": "release-x"}) is None
+
+
+def test_every_task_and_wait_of_the_state_machine_counts_in_a_stage_of_its_own() -> None:
+    from deployer import definition
+
+    states = definition.load()["States"]
+    timed = {name for name, state in states.items() if state["Type"] in ("Task", "Wait")}
+    assert {name: stage_of(name, "?") for name in timed if stage_of(name, "?") not in STAGES} == {}
+    assert stage_of("Ask for approval", "?") == "approval" and stage_of("Wait during the bake", "?") == "bake"
+    assert stage_of("Wait before calling the hook again", "?") == "hooks"

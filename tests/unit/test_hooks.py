@@ -13,6 +13,7 @@ from release.hooks import (
     Stage,
     compute_payload,
     describe_call_error,
+    hook_prefix,
     hooks_request,
     next_step,
     parse_hook_option,
@@ -195,3 +196,22 @@ def test_the_smoke_test_requests_green_where_green_alone_answers() -> None:
     assert target_url({**urls, "stage": "after-production-shift", "greenTrafficPercent": 10}) == "http://lb:8080/"
     assert target_url({**urls, "stage": "after-production-shift", "greenTrafficPercent": 100}) == "http://lb:80/"
     assert target_url({**urls, "stage": "on-rollback", "greenTrafficPercent": 0}) == "http://lb:80/"
+
+
+def test_the_hook_prefix_is_one_fact_in_the_engine_the_roles_and_deploy_py() -> None:
+    from deployer import templates
+
+    engine = templates.load("engine.yaml")["Resources"]
+    variables = engine["DiscoverFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["HOOK_FUNCTION_PREFIX"] == {"Fn::Sub": hook_prefix("${Name}")}
+    scoped = [statement["Resource"] for role in ("StateMachineRole", "DiscoverRole")
+              for policy in engine[role]["Properties"]["Policies"]
+              for statement in policy["PolicyDocument"]["Statement"]
+              if statement["Sid"] in ("InvokeThisSystemsHooksOnly", "CheckTheNamedHooksExist")]
+    wanted = {"Fn::Sub": f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:"
+                         f"{hook_prefix('${Name}')}*"}
+    assert scoped == [[wanted], wanted]
+    shipped = engine["SmokeTestFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
+    assert shipped.startswith(hook_prefix("${Name}"))  # the shipped hook may be invoked
+    assert not engine["NextHookStepFunction"]["Properties"]["FunctionName"]["Fn::Sub"].startswith(
+        hook_prefix("${Name}"))  # the engine's own function may not

@@ -301,9 +301,16 @@ def test_the_check_health_function_runs_in_the_nat_subnets_with_its_own_security
     assert egress == [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"},
                       {"IpProtocol": "tcp", "FromPort": {"Ref": "TestPort"}, "ToPort": {"Ref": "TestPort"},
                        "CidrIp": "0.0.0.0/0"}]
-    # so does the shipped smoke-test hook, which requests paths on the test listener; the others stay outside
-    assert found["SmokeTestFunction"]["Properties"]["VpcConfig"] == found["CheckHealthFunction"]["Properties"][
-        "VpcConfig"]
+    # so does the shipped smoke-test hook, which requests the test listener, and production once green has it all
+    assert found["SmokeTestFunction"]["Properties"]["VpcConfig"] == {"Fn::If": [
+        "ProbeThroughNat",
+        {"SubnetIds": {"Fn::Split": [",", {"Ref": "NatSubnets"}]},
+         "SecurityGroupIds": [{"Ref": "SmokeTestSecurityGroup"}]},
+        {"Ref": "AWS::NoValue"}]}
+    smoke = found["SmokeTestSecurityGroup"]
+    assert smoke["Condition"] == "ProbeThroughNat" and "SecurityGroupIngress" not in smoke["Properties"]
+    assert [(rule["FromPort"], rule["ToPort"]) for rule in smoke["Properties"]["SecurityGroupEgress"]] == [
+        ({"Ref": "TestPort"}, {"Ref": "TestPort"}), ({"Ref": "ProductionPort"}, {"Ref": "ProductionPort"})]
     in_vpc = [logical for logical, resource in found.items()
               if resource["Type"] == "AWS::Lambda::Function" and "VpcConfig" in resource["Properties"]]
     assert in_vpc == ["CheckHealthFunction", "SmokeTestFunction"]

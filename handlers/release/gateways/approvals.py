@@ -72,8 +72,7 @@ class ApprovalStore:
         return item
 
     def get(self, key: str) -> ApprovalRecord | None:
-        item = aws.call("dynamodb:GetItem", self._client.get_item, TableName=self._table,
-                        Key={"approvalKey": {"S": key}}, ConsistentRead=True).get("Item")
+        item = self._item(key)
         return _record(key, item) if item else None
 
     def claim(self, key: str, decision: Decision) -> Claim:

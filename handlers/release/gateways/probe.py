@@ -17,26 +17,16 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def probe(url: str, timeout_seconds: int) -> observed.ProbeResult:
-    if not url.startswith(("http://", "https://")):
-        return observed.ProbeResult(url, None, "only http:// and https:// URLs are probed")
-    headers = {"User-Agent": "ecs-bluegreen-release/health"}
-    request = urllib.request.Request(url, method="GET", headers=headers)  # noqa: S310 - scheme checked above
-    try:
-        with _OPENER.open(request, timeout=timeout_seconds) as response:
-            return observed.ProbeResult(url, response.status)
-    except urllib.error.HTTPError as exc:
-        return observed.ProbeResult(url, exc.code)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return observed.ProbeResult(url, None, str(reason)[:200])
+    status, _, error = fetch(url, timeout_seconds, limit=0, agent="health")
+    return observed.ProbeResult(url, status, error or None)
 
 
-def fetch(url: str, timeout_seconds: int, limit: int = 65536) -> tuple[int | None, str, str]:
+def fetch(url: str, timeout_seconds: int, limit: int = 65536, agent: str = "smoke-test") -> tuple[int | None, str, str]:
     """GET `url`: (status or None, the body's first `limit` bytes as text, what went wrong)."""
     if not url.startswith(("http://", "https://")):
         return None, "", "only http:// and https:// URLs are requested"
     request = urllib.request.Request(url, method="GET",  # noqa: S310 - scheme checked above
-                                     headers={"User-Agent": "ecs-bluegreen-release/smoke-test"})
+                                     headers={"User-Agent": f"ecs-bluegreen-release/{agent}"})
     try:
         with _OPENER.open(request, timeout=timeout_seconds) as response:
             return response.status, response.read(limit).decode("utf-8", "replace"), ""
