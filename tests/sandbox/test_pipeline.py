@@ -223,7 +223,7 @@ def test_a_rejected_release_fails_the_execution_and_leaves_production(repository
     before = page(PRODUCTION)
     sha = commit(repository, "A change nobody wants", {"app.py": say("Nobody wants this")})
     link = approval_link(sha)
-    assert "Rejected by Ada Lovelace" in approve_in_browser(link, "reject")
+    assert "Rejected by operators@sandbox.invalid (as Ada Lovelace)" in approve_in_browser(link, "reject")
     assert ended(sha)["status"] == "Failed"
     assert "ApprovalRejected" in shown(sha)["error"]
     assert page(PRODUCTION) == before
