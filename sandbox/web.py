@@ -11,6 +11,7 @@ with its duration and the AWS API calls it made (for the benchmarks).
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import time
@@ -97,11 +98,17 @@ def _document(title: str, refresh: int, body: str) -> str:
             f"{body}</body></html>")
 
 
+@functools.lru_cache(maxsize=16)
+def _client(service: str, endpoint_url: str) -> Any:
+    """One client per service for the page, which refreshes every few seconds (boto3's clients are thread-safe)."""
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION,  # type: ignore[call-overload]
+                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # noqa: S106
+
+
 def systems(endpoint_url: str) -> list[tuple[str, Reader]]:
     """Each deployed system (a root stack with a release engine) and a history reader for it."""
     def client(service: str) -> Any:
-        return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION,  # type: ignore[call-overload]
-                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # noqa: S106
+        return _client(service, endpoint_url)
 
     found = []
     for stack in client("cloudformation").describe_stacks()["Stacks"]:

@@ -283,15 +283,18 @@ def test_the_probe_leaves_the_vpc_through_the_nat_gateways_whose_addresses_the_t
                                       "ToPort": {"Ref": "TestPort"}, "CidrIp": {"Fn::Sub": f"${{NatAddress{n}}}/32"}}
 
 
+def _in_nat_subnets(security_group: str) -> dict[str, Any]:
+    """A function's VpcConfig: the NAT subnets with its own group when there are some, else outside the VPC."""
+    return {"Fn::If": ["ProbeThroughNat", {"SubnetIds": {"Fn::Split": [",", {"Ref": "NatSubnets"}]},
+                                           "SecurityGroupIds": [{"Ref": security_group}]},
+                       {"Ref": "AWS::NoValue"}]}
+
+
 def test_the_check_health_function_runs_in_the_nat_subnets_with_its_own_security_group() -> None:
     engine = templates.load("engine.yaml")
     found = engine["Resources"]
     assert engine["Conditions"]["ProbeThroughNat"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "NatSubnets"}, ""]}]}
-    assert found["CheckHealthFunction"]["Properties"]["VpcConfig"] == {"Fn::If": [
-        "ProbeThroughNat",
-        {"SubnetIds": {"Fn::Split": [",", {"Ref": "NatSubnets"}]},
-         "SecurityGroupIds": [{"Ref": "CheckHealthSecurityGroup"}]},
-        {"Ref": "AWS::NoValue"}]}
+    assert found["CheckHealthFunction"]["Properties"]["VpcConfig"] == _in_nat_subnets("CheckHealthSecurityGroup")
     group = found["CheckHealthSecurityGroup"]
     assert group["Condition"] == "ProbeThroughNat" and group["Properties"]["VpcId"] == {"Ref": "VpcId"}
     assert "SecurityGroupIngress" not in group["Properties"]
@@ -302,11 +305,7 @@ def test_the_check_health_function_runs_in_the_nat_subnets_with_its_own_security
                       {"IpProtocol": "tcp", "FromPort": {"Ref": "TestPort"}, "ToPort": {"Ref": "TestPort"},
                        "CidrIp": "0.0.0.0/0"}]
     # so does the shipped smoke-test hook, which requests the test listener, and production once green has it all
-    assert found["SmokeTestFunction"]["Properties"]["VpcConfig"] == {"Fn::If": [
-        "ProbeThroughNat",
-        {"SubnetIds": {"Fn::Split": [",", {"Ref": "NatSubnets"}]},
-         "SecurityGroupIds": [{"Ref": "SmokeTestSecurityGroup"}]},
-        {"Ref": "AWS::NoValue"}]}
+    assert found["SmokeTestFunction"]["Properties"]["VpcConfig"] == _in_nat_subnets("SmokeTestSecurityGroup")
     smoke = found["SmokeTestSecurityGroup"]
     assert smoke["Condition"] == "ProbeThroughNat" and "SecurityGroupIngress" not in smoke["Properties"]
     assert [(rule["FromPort"], rule["ToPort"]) for rule in smoke["Properties"]["SecurityGroupEgress"]] == [

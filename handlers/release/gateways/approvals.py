@@ -42,8 +42,7 @@ class ApprovalStore:
             "createdAt": {"N": str(record.created_at)},
             "expiresAt": {"N": str(record.expires_at)},
         }
-        aws.call("dynamodb:PutItem", self._client.put_item, TableName=self._table, Item=item,
-                 ConditionExpression="attribute_not_exists(approvalKey)")
+        self._put_new(item)
 
     def create_link(self, link: ApprovalLink) -> None:
         item = {
@@ -54,6 +53,10 @@ class ApprovalStore:
             "createdAt": {"N": str(link.created_at)},
             "expiresAt": {"N": str(link.expires_at)},
         }
+        self._put_new(item)
+
+    def _put_new(self, item: dict[str, Any]) -> None:
+        """Write an item that must not exist yet: a random key that is taken is never overwritten."""
         aws.call("dynamodb:PutItem", self._client.put_item, TableName=self._table, Item=item,
                  ConditionExpression="attribute_not_exists(approvalKey)")
 
@@ -90,7 +93,6 @@ class ApprovalStore:
             UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at, "
                              "reason = :reason, sourceIp = :ip, approver = :approver",
             # a link's item has no status: only the release's record can be claimed
-
             ConditionExpression="#s = :pending AND expiresAt > :at",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
