@@ -62,6 +62,10 @@ def show(approval_id: str) -> Response[str]:
     state = compute_link_state(record, int(time.time()))
     if state is not LinkState.PENDING or record is None:
         return _closed_page(state, record)
+    # A release stopped from outside (StopExecution, an interrupted sandbox) never answers its token: say so
+    # now rather than on the decision. Only read: a GET changes nothing (mail scanners follow links).
+    if Workflow().execution_status(record.execution_arn) != "RUNNING":
+        return _html(410, pages.no_longer_pending())
     return _html(200, pages.confirmation(record.summary))
 
 

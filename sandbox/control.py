@@ -21,6 +21,7 @@ from deployer.errors import DeployError
 from deployer.settings import Settings
 from deployer.target import Target
 
+from . import statefile
 from .owners import process_runs, stop_owned
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +78,11 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
         if not port_free(port):
             raise DeployError(f"Port {port} is taken by another program, so the sandbox cannot start. Free it, or "
                               "set SANDBOX_PORT / SANDBOX_WEB_PORT to free ports.")
-    _after_a_crash(console)
+    try:  # before anything changes: a state this version cannot load is refused, and left as it is
+        saved = statefile.read(STATE)
+    except statefile.StateFileError as exc:
+        raise DeployError(str(exc)) from None
+    _after_a_crash(console, saved[0] if saved else None)
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "server.json").unlink(missing_ok=True)
     log = (STATE / "server.out").open("ab")
@@ -89,24 +94,47 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise DeployError(f"The sandbox exited at start; see {STATE / 'server.out'}.")
+            raise DeployError(f"The sandbox exited at start: {_last_line(STATE / 'server.out')} "
+                              f"(see {STATE / 'server.out'} and {STATE / 'server.log'}).")
         info = running()
         if info:
+            _say_restored(console, saved[0] if saved else None)
             return info
         time.sleep(0.1)
     raise DeployError(f"The sandbox did not answer within {timeout:.0f} s; see {STATE / 'server.log'}.")
 
 
-def _after_a_crash(console: Console) -> None:
+def _after_a_crash(console: Console, saved: statefile.Header | None) -> None:
     """A sandbox that ended without `down` (killed, or the machine went down): say so, and stop the tasks it left,
     which would hold the addresses the new sandbox's tasks take."""
     previous = _recorded_pid()
     if previous is None:
         return
     left = stop_owned(STATE)
+    kept = (f"its state saved at {time.strftime('%H:%M:%S', time.localtime(saved.written))} is restored"
+            if saved else "it had saved no state, so the sandbox starts afresh")
     console.step(f"the previous sandbox (pid {previous}) ended without `python3 deploy.py down`: stopped "
-                 f"{len(left)} task process(es) it left running. Its AWS state was kept in memory only and is gone: "
-                 "the sandbox starts afresh")
+                 f"{len(left)} task process(es) it left running; {kept}")
+
+
+def _say_restored(console: Console, saved: statefile.Header | None) -> None:
+    if saved is None:
+        return
+    data = json.loads((STATE / "server.json").read_text())
+    console.step(f"restored the sandbox's state ({saved.size / 1e6:.1f} MB, saved at "
+                 f"{time.strftime('%H:%M:%S', time.localtime(saved.written))}); its tasks start again")
+    for arn in data.get("interrupted", []):
+        console.step(f"release {arn.rsplit(':', 1)[-1]} was running when the sandbox stopped: it was ended as "
+                     "interrupted (Sandbox.Interrupted), its lock released and the operators told; "
+                     "`python3 deploy.py history` shows it")
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no output"
+    return lines[-1] if lines else "no output"
 
 
 def after_deploy(target_: Target, settings: Settings, info: SandboxInfo, console: Console) -> None:

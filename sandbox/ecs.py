@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class EcsEmulator:
         self.stopped: dict[str, list[str]] = {}  # service ARN -> its stopped tasks' ARNs in moto, oldest first
         self.lock = threading.Lock()
         self.closed = False  # after shutdown, a reconcile already waiting for the lock must start nothing
+        self.on_change: Callable[[], None] = lambda: None  # told when what ECS reports changed (for snapshots)
 
     def reconcile(self) -> None:
         backend = ecs_backends[ACCOUNT][REGION]
@@ -128,6 +130,7 @@ class EcsEmulator:
                                        start_new_session=True)
         task = Task(address, port, service.task_definition, image, process,
                     pull_error=env.get("PULL_ERROR"))
+        self.on_change()
         for group in self._groups(service):
             moto_ext.set_target_health(group.arn, address, "initial", "Elb.RegistrationInProgress",
                                        "Target registration is in progress")
@@ -194,6 +197,7 @@ class EcsEmulator:
         except Exception:  # noqa: BLE001 - the service is being deleted: nothing to list the task in
             return
         stopped = moto_ext.stopped_task(backend, cluster, definition, service, reason, task.process.poll())
+        self.on_change()
         kept = self.stopped.setdefault(service.arn, [])
         kept.append(stopped)
         for arn in kept[:-STOPPED_KEPT]:
@@ -217,6 +221,7 @@ class EcsEmulator:
                 moto_ext.TARGET_HEALTH.pop((group.arn, task.address), None)
 
     def _stop(self, tasks: list[Task], service: Any) -> None:
+        self.on_change()
         self._deregister(service, tasks)
         for task in tasks:
             task.process.terminate()
@@ -225,20 +230,37 @@ class EcsEmulator:
         """What DescribeServices says: running tasks, and deployments until the old tasks are gone."""
         running = sum(1 for t in current if t.process.poll() is None)
         healthy = sum(1 for t in current if t.process.poll() is None and self._healthy(service, t))
-        service.running_count = running
-        service.pending_count = max(service.desired_count - running, 0)
+        pending = max(service.desired_count - running, 0)
         primary = {"id": f"ecs-svc/{abs(hash(service.task_definition)) % 10**12}", "status": "PRIMARY",
                    "taskDefinition": service.task_definition, "desiredCount": service.desired_count,
-                   "runningCount": running, "pendingCount": service.pending_count,
+                   "runningCount": running, "pendingCount": pending,
                    "failedTasks": self.failed.get((service.arn, service.task_definition), 0),
                    "rolloutState": "COMPLETED" if healthy >= service.desired_count and not old else "IN_PROGRESS",
-                   "createdAt": utcnow(), "updatedAt": utcnow(), "launchType": "FARGATE"}
+                   "launchType": "FARGATE"}
         deployments = [primary]
         if old:
             deployments.append({**primary, "id": "ecs-svc/previous", "status": "ACTIVE",
                                 "taskDefinition": old[0].task_definition, "runningCount": len(old),
                                 "desiredCount": 0, "rolloutState": "COMPLETED"})
-        service.deployments = deployments
+        before = [{k: v for k, v in d.items() if k not in ("createdAt", "updatedAt")}
+                  for d in service.deployments or []]
+        if (before, service.running_count, service.pending_count) == (deployments, running, pending):
+            return  # as on ECS, a deployment's updatedAt moves only when it changes
+        now = utcnow()
+        created = {d.get("id"): d.get("createdAt") for d in service.deployments or []}
+        for deployment in deployments:
+            deployment.update(createdAt=created.get(deployment["id"]) or now, updatedAt=now)
+        service.running_count, service.pending_count, service.deployments = running, pending, deployments
+        self.on_change()
+
+    def saved(self) -> dict[str, Any]:
+        with self.lock:
+            return {"failed": dict(self.failed), "stopped": {k: list(v) for k, v in self.stopped.items()}}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """The counts and stopped tasks ECS reports; the tasks themselves start anew from each service."""
+        with self.lock:
+            self.failed, self.stopped = saved["failed"], saved["stopped"]
 
     def shutdown(self) -> None:
         with self.lock:

@@ -48,3 +48,8 @@ def recipients(topic: Topic, message: str, attributes: dict[str, Any]) -> list[s
 def messages() -> list[dict[str, Any]]:
     with _lock:
         return list(MESSAGES)
+
+
+def restore(saved: list[dict[str, Any]]) -> None:
+    with _lock:
+        MESSAGES[:] = saved

@@ -196,6 +196,15 @@ def reset() -> None:
     TARGET_HEALTH.clear()
 
 
+def forget_targets() -> None:
+    """Deregister every target of every target group: after a restart, the tasks they were have ended."""
+    for accounts in elbv2_backends.values():
+        for backend in accounts.values():
+            for group in backend.target_groups.values():
+                group.deregister([{"Id": target_id} for target_id in list(group.targets)])
+    TARGET_HEALTH.clear()
+
+
 def set_target_health(target_group_arn: str, target_id: str, state: str, reason: str | None = None,
                       description: str | None = None) -> None:
     TARGET_HEALTH[(target_group_arn, target_id)] = (state, reason, description)

@@ -12,24 +12,28 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
 from moto.core.config import default_user_config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import inbox, lambda_runtime, moto_ext
+from . import inbox, interrupted, lambda_runtime, moto_ext, statefile
 from .ecs import EcsEmulator
 from .lb_metrics import LoadBalancerMetrics
 from .loadbalancer import HealthChecker, Proxies
+from .persist import Gate, Store
 from .pipeline.api import install_api
 from .pipeline.runner import PipelineRunner
 from .web import make_server
 
 LOG = logging.getLogger("sandbox")
+SNAPSHOT_SECONDS = float(os.environ.get("SANDBOX_SNAPSHOT_SECONDS", "1"))
 
 
 def loop(stop: threading.Event, period: float, work: Callable[[], object], name: str) -> threading.Thread:
@@ -68,41 +72,75 @@ def main() -> None:
     runtime = os.environ.get("SANDBOX_LAMBDA_RUNTIME", "warm")
     lambda_runtime.install_subprocess(endpoint, runtime)
 
+    gate = Gate()
+    ecs = EcsEmulator(args.state)
+    pipelines = PipelineRunner(args.state, endpoint)
+    store = Store(args.state, gate)
+    keep(store, ecs, pipelines)
+    ecs.on_change = pipelines.on_change = gate.touch
+    try:
+        ended = store.load()
+    except statefile.StateFileError as exc:  # checked by deploy.py first; a file that changed since is refused here
+        print(exc, file=sys.stderr)
+        sys.exit(3)
+    if ended is not None:
+        moto_ext.forget_targets()  # they were the dead sandbox's task processes; ECS starts new ones
+
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     moto.start()
-    ecs = EcsEmulator(args.state)
+    moto._server.app = gate.wsgi(moto._server.app)  # type: ignore[union-attr]
     health = HealthChecker()
     metrics = LoadBalancerMetrics()
     proxies = Proxies(metrics=metrics)
-    pipelines = PipelineRunner(args.state, endpoint)
     install_api(pipelines)
     web = make_server("127.0.0.1", args.web_port, endpoint, ecs.describe)
     threading.Thread(target=web.serve_forever, name="web", daemon=True).start()
+    if ended:
+        session = boto3.Session(region_name="us-east-1")
+        for line in interrupted.end(ended, session.client("lambda", endpoint_url=endpoint),
+                                    session.client("elbv2", endpoint_url=endpoint)):
+            LOG.warning("interrupted release: %s", line)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     def reconcile() -> None:
         proxies.reconcile()
-        ecs.reconcile()
+        with gate.activity(changing=False):  # it says when it changed something
+            ecs.reconcile()
+
+    def publish() -> None:
+        with gate.activity(changing=False):
+            if metrics.publish():
+                gate.touch()
 
     loop(stop, 0.2, reconcile, "reconcile")
     loop(stop, 0.2, health.run_once, "health")
     loop(stop, 1.0, pipelines.watch, "pipelines")
-    loop(stop, 0.5, metrics.publish, "metrics")
+    loop(stop, 0.5, publish, "metrics")
+    loop(stop, SNAPSHOT_SECONDS, store.save, "snapshot")
     (args.state / "server.json").write_text(json.dumps({
         "pid": os.getpid(), "endpoint": endpoint, "web_url": f"http://127.0.0.1:{args.web_port}",
-        "lambdaRuntime": runtime,
-        "started": time.time()}))
+        "lambdaRuntime": runtime, "restored": ended is not None,
+        "interrupted": [e.exec_arn for e in ended or []], "started": time.time()}))
     LOG.info("sandbox ready at %s", endpoint)
     stop.wait()
     LOG.info("stopping")
+    store.save(timeout=10)  # what the last second changed
     lambda_runtime.shutdown()
     ecs.shutdown()
     proxies.shutdown()
     web.shutdown()
     moto.stop()
     (args.state / "server.json").unlink(missing_ok=True)
+
+
+def keep(store: Store, ecs: EcsEmulator, pipelines: PipelineRunner) -> None:
+    """What the sandbox keeps outside moto's backends, saved and restored with them."""
+    store.keep("inbox", inbox.messages, inbox.restore)
+    store.keep("jobResults", lambda: dict(moto_ext.JOB_RESULTS), moto_ext.JOB_RESULTS.update)
+    store.keep("pipelines", pipelines.saved, pipelines.restore)
+    store.keep("ecs", ecs.saved, ecs.restore)
 
 
 if __name__ == "__main__":

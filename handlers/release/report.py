@@ -25,6 +25,7 @@ class Step(StrEnum):
     SWAP = "swap"
     ROLLBACK = "rollback"
     HOOK = "hook"
+    TRAFFIC = "traffic"  # after traffic moved to green (a split, or the swap and the bake)
 
 
 class Outcome(TypedDict):
@@ -40,7 +41,7 @@ _STEP_WORDS = {Step.DISCOVER: "while discovering the topology",
                Step.LOCK: "while taking the release lock", Step.HEALTH: "while checking green's health",
                Step.APPROVAL: "while waiting for approval", Step.SWAP: "while swapping traffic",
                Step.ROLLBACK: "while rolling traffic back to blue",
-               Step.HOOK: "in a lifecycle hook before approval"}
+               Step.HOOK: "in a lifecycle hook before approval", Step.TRAFFIC: "after traffic moved to green"}
 
 
 def error_message(error: dict[str, Any] | None) -> str:
@@ -100,7 +101,7 @@ def compute_outcome(state: dict[str, Any], failed_step: str | None,
     else:
         status = Status.FAILED
         where = next((words for step, words in _STEP_WORDS.items() if step.value == failed_step), "")
-        unchanged = " Production is unchanged." if failed_step not in (Step.SWAP, Step.ROLLBACK) else ""
+        unchanged = " Production is unchanged." if failed_step not in (Step.SWAP, Step.ROLLBACK, Step.TRAFFIC) else ""
         detail = detail if not detail or detail.endswith((".", "!", "?")) else f"{detail}."  # a sentence follows
         message = f"{noun} of {target} on {lb} failed {where} with {error_name}: {detail}{unchanged}".strip()
         if rollback:

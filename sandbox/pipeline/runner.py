@@ -48,6 +48,7 @@ class PipelineRunner:
         self.folder, self.endpoint = state, endpoint
         self.registry = state / "registry"
         self.lock = threading.Lock()  # guards the records below, which runs write and the API reads
+        self.on_change: Callable[[], None] = lambda: None  # told when a run changes its records (for snapshots)
         self._clients: dict[str, Any] = {}
         self.heads: dict[str, str | None] = {}  # pipeline -> the branch head last seen
         self.queues: dict[str, Queue] = {}
@@ -69,6 +70,28 @@ class PipelineRunner:
         with self.lock:
             executions = list(self.backend().pipelines[name].executions.values())
             return [e.to_summary_dict() for e in reversed(executions)]
+
+    # the sandbox's saved state
+
+    def saved(self) -> dict[str, Any]:
+        """What the runs keep outside moto: the heads seen, the action executions, the last sequence."""
+        with self.lock:
+            return {"heads": dict(self.heads), "actions": {k: list(v) for k, v in self.actions.items()},
+                    "sequence": self.sequence}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """After a restart: the runs that were under way have no thread any more, so they end Failed and say why
+        (a commit pushed meanwhile still starts its own run: the heads are the ones seen before)."""
+        reason = "interrupted: the sandbox stopped while this ran, and its run ended when the sandbox started again"
+        with self.lock:
+            self.heads, self.actions, self.sequence = saved["heads"], saved["actions"], saved["sequence"]
+            for record in (r for records in self.actions.values() for r in records if r.status == "InProgress"):
+                record.error, record.updated, record.status = reason, utcnow(), "Failed"
+            for pipeline in self.backend().pipelines.values():
+                for execution in pipeline.executions.values():
+                    if getattr(execution, "status", None) == "InProgress":
+                        execution.status_summary, execution.status = reason, "Failed"
+                        execution.last_update_time = utcnow()
 
     # triggers
 
@@ -111,6 +134,7 @@ class PipelineRunner:
             pipeline.executions[execution.pipeline_execution_id] = execution
             queue = self.queues.setdefault(name, Queue())
             queue.enqueue(execution.sequence)
+        self.on_change()
         threading.Thread(target=self._run, args=(pipeline.pipeline, execution, queue, commit),
                          name=f"pipeline-{name}-{execution.sequence}", daemon=True).start()
         LOG.info("pipeline %s: execution %s started (%s)", name, execution.pipeline_execution_id,
@@ -136,6 +160,7 @@ class PipelineRunner:
         with self.lock:  # the summary before the status: a reader never sees Failed without its reason
             execution.status_summary, execution.status = summary, status
             execution.last_update_time = utcnow()
+        self.on_change()
         LOG.info("pipeline %s: execution %s %s %s", definition["name"], execution.pipeline_execution_id,
                  execution.status, execution.status_summary or "")
 
@@ -145,6 +170,7 @@ class PipelineRunner:
             record = ActionRecord(execution.pipeline_execution_id, stage["name"], action, definition["version"])
             with self.lock:
                 self.actions.setdefault(definition["name"], []).append(record)
+            self.on_change()
             try:
                 self._action(definition, action, execution, record, commit)
                 self._finish(record, "Succeeded")
@@ -164,6 +190,7 @@ class PipelineRunner:
     def _finish(self, record: ActionRecord, status: str, error: str = "") -> None:
         with self.lock:  # the error before the status, under the lock the API reads with
             record.error, record.updated, record.status = error, utcnow(), status
+        self.on_change()
 
     def _action(self, definition: dict[str, Any], action: dict[str, Any], execution: Execution,
                 record: ActionRecord, commit: str | None) -> None:

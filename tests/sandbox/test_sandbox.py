@@ -375,7 +375,7 @@ def _task_processes(marker: bytes = b"sandbox.webapp") -> list[int]:
 
 def test_a_killed_sandbox_leaves_no_task_behind_after_a_restart_or_down() -> None:
     """`kill -9` of the sandbox's server: its tasks keep running, holding their addresses. A restart stops them
-    (and says the state is gone); so does `down`."""
+    (and says the state is restored); so does `down`."""
     started = deploy("--production-port", str(PRODUCTION), "--test-port", str(TEST))
     assert started.returncode == 0, started.stdout + started.stderr
     first = _task_processes()
@@ -386,7 +386,7 @@ def test_a_killed_sandbox_leaves_no_task_behind_after_a_restart_or_down() -> Non
     restarted = deploy("--production-port", str(PRODUCTION), "--test-port", str(TEST))
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert "ended without `python3 deploy.py down`: stopped 4 task process(es)" in restarted.stdout
-    assert "the sandbox starts afresh" in restarted.stdout
+    assert "its state saved at" in restarted.stdout and "is restored" in restarted.stdout
     assert version(PRODUCTION) == "v1"
     now = _task_processes()
     assert len(now) == 4 and not set(now) & set(first)  # the old tasks stopped, none doubled
