@@ -1,6 +1,6 @@
 """Benchmarks of the release system in the embedded sandbox. Prints Markdown tables.
 
-    python bench/run.py [--only runtimes,speed,latency,judge,cost,scale,startup,suite] [--repeats 3]
+    python bench/run.py [--only runtimes,speed,latency,judge,cost,scale,restart,startup,suite] [--repeats 3]
                         [--scale 1,5,20]
                         [--write bench/RESULTS.md]
 
@@ -12,6 +12,7 @@ sections measured replace those of the same title in the file; the others are ke
 - judge: time to roll back a version that fails 5% of requests or is 300 ms slower; false-rollback rate
 - cost: state transitions, Lambda invocations and duration, AWS API calls; per extra minute of waiting
 - scale: N releases at once on N systems in one sandbox
+- restart: a sandbox with 3 systems killed and started again: state size, snapshot cost, time to serve again
 - startup: each handler's cold import time, the deployment package's size
 - suite: `make test` (linters, type checks, every test), timed
 """
@@ -34,14 +35,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "handlers")]
 
-from bench import common, cost, judge, latency, runtimes, scale  # noqa: E402
+from bench import common, cost, judge, latency, restart, runtimes, scale  # noqa: E402
 from deployer import package  # noqa: E402
 
 HANDLERS = ["discover", "lock", "check_health", "request_approval", "approval_api", "swap_traffic", "shift_traffic",
             "watch", "roll_back", "notify"]
-SECTIONS = ("runtimes", "speed", "latency", "judge", "cost", "scale", "startup", "suite")
+SECTIONS = ("runtimes", "speed", "latency", "judge", "cost", "scale", "restart", "startup", "suite")
 # start from an empty sandbox (the suite's sandbox tests need its ports)
-FRESH = {"runtimes", "speed", "scale", "suite"}
+FRESH = {"runtimes", "speed", "scale", "restart", "suite"}
 
 
 def speed(repeats: int) -> list[str]:
@@ -157,7 +158,7 @@ def main() -> int:
     runners: dict[str, Callable[[int], list[str]]] = {
         "runtimes": lambda repeats: runtimes.run(repeats, (1, max(sizes))),
         "speed": speed, "latency": latency.run, "judge": judge.run, "cost": cost.run,
-        "scale": lambda _: scale.run(sizes), "startup": startup, "suite": suite}
+        "scale": lambda _: scale.run(sizes), "restart": restart.run, "startup": startup, "suite": suite}
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
     print(f"Measuring on {machine}, in the sandbox (`python3 deploy.py`).\n", flush=True)

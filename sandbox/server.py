@@ -93,7 +93,7 @@ def main() -> None:
     metrics = LoadBalancerMetrics()
     proxies = Proxies(metrics=metrics)
     install_api(pipelines)
-    web = make_server("127.0.0.1", args.web_port, endpoint, ecs.describe)
+    web = make_server("127.0.0.1", args.web_port, endpoint, ecs.describe, state=store.stats)
     threading.Thread(target=web.serve_forever, name="web", daemon=True).start()
     if ended:
         session = boto3.Session(region_name="us-east-1")

@@ -5,7 +5,7 @@ invokes the deployed approval function through Lambda, exactly as API Gateway's 
 integration would; /inbox lists the messages sent to the topics, with their links; /history shows each
 system's releases (what `deploy.py history` shows) and a running release's step and traffic split, refreshed
 every few seconds by the page itself (a meta refresh: no script); /metrics.json lists every Lambda invocation
-with its duration and the AWS API calls it made (for the benchmarks).
+with its duration and the AWS API calls it made, /state.json how the state's snapshots go (for the benchmarks).
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def inbox_page() -> str:
 
 
 def make_server(host: str, port: int, endpoint_url: str, describe: Any,
-                lambda_client: Any | None = None) -> ThreadingHTTPServer:
+                lambda_client: Any | None = None, state: Callable[[], Any] = dict) -> ThreadingHTTPServer:
     """The web front; `lambda_client` defaults to one for the sandbox's own endpoint."""
     client: Any = lambda_client or boto3.client(
         "lambda", endpoint_url=endpoint_url, region_name=REGION,
@@ -197,6 +197,7 @@ def make_server(host: str, port: int, endpoint_url: str, describe: Any,
         # every Lambda invocation so far: duration and AWS API calls
         "/metrics.json": lambda: (json.dumps(list(lambda_runtime.INVOCATIONS)).encode(), JSON),
         "/tasks.json": lambda: (json.dumps(describe()).encode(), JSON),
+        "/state.json": lambda: (json.dumps(state()).encode(), JSON),
     }
 
     class Handler(BaseHTTPRequestHandler):
