@@ -22,7 +22,7 @@ from deployer.settings import Settings
 from deployer.target import Target
 
 from . import statefile
-from .owners import process_runs, stop_owned
+from .owners import is_server, process_runs, stop_owned
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("SANDBOX_STATE", ROOT / ".sandbox"))
@@ -187,7 +187,7 @@ def stop(console: Console, timeout: float = 20) -> bool:
     info = running()
     pid = info.pid if info else _recorded_pid()
     stopped = False
-    if pid and process_runs(pid):
+    if pid and process_runs(pid) and is_server(pid, STATE):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while process_runs(pid) and time.monotonic() < deadline:

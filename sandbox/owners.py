@@ -35,6 +35,15 @@ def process_runs(pid: int) -> bool:
         return False  # gone between the two looks
 
 
+def is_server(pid: int, state: Path) -> bool:
+    """Whether `pid` is the sandbox server of `state`: after a reboot the recorded pid may be another program's."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"sandbox.server" in argv and str(state).encode() in argv
+
+
 def owned(state: Path) -> list[int]:
     """The running processes marked as the tasks of the sandbox in `state`."""
     mark = f"{OWNER_VARIABLE}={owner_mark(state)}".encode()

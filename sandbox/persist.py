@@ -165,7 +165,11 @@ class Store:
                 return False
             started = time.monotonic()
             changes = self.gate.changes
-            payload = dumps({"backends": _backends(), "extras": {n: e.get() for n, e in self.extras.items()}})
+            try:
+                payload = dumps({"backends": _backends(), "extras": {n: e.get() for n, e in self.extras.items()}})
+            except Exception as exc:  # noqa: BLE001 - the sandbox goes on; the last good snapshot stays on disk
+                self._failed(exc)
+                return False
             held = time.monotonic() - started
         if payload != self._last:
             statefile.write(self.state, payload, time.time())
@@ -177,6 +181,12 @@ class Store:
                         "heldSeconds": round(held, 4), "maxHeldSeconds": max(self.figures["maxHeldSeconds"], held),
                         "seconds": round(time.monotonic() - started, 4)}
         return True
+
+    def _failed(self, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        if self.figures.get("error") != error:  # once per kind, not every second
+            LOG.exception("a snapshot failed; the previous one stays on disk")
+        self.figures["error"] = error
 
     def stats(self) -> dict[str, Any]:
         """How the snapshots go (for the benchmarks): how many, their size, how long the sandbox was held."""
