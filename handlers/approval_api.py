@@ -24,7 +24,7 @@ from release.approval import (
     parse_decision,
 )
 from release.deciding import Delivery, deliver_decision
-from release.exceptions import AwsTransientError, DecisionNotDelivered
+from release.exceptions import AwsTransientError, DecisionNotDelivered, ReleaseError
 from release.gateways.approvals import ApprovalStore
 from release.gateways.workflow import Workflow
 from release.observability import logger, tracer
@@ -64,8 +64,11 @@ def show(approval_id: str) -> Response[str]:
         return _closed_page(state, record)
     # A release stopped from outside (StopExecution, an interrupted sandbox) never answers its token: say so
     # now rather than on the decision. Only read: a GET changes nothing (mail scanners follow links).
-    if Workflow().execution_status(record.execution_arn) != "RUNNING":
-        return _html(410, pages.no_longer_pending())
+    try:
+        if Workflow().execution_status(record.execution_arn) != "RUNNING":
+            return _html(410, pages.no_longer_pending())
+    except ReleaseError as exc:  # in doubt, the page: the decision is checked again when it is made
+        logger.warning("Could not tell whether the release still runs", extra={"error": str(exc)})
     return _html(200, pages.confirmation(record.summary))
 
 

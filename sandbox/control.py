@@ -91,7 +91,8 @@ def ensure_running(console: Console, timeout: float = 30) -> SandboxInfo:
          "--web-port", str(WEB_PORT)], cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "handlers")])})
     console.step(f"starting the sandbox (local AWS on 127.0.0.1:{PORT}, pid {process.pid})")
-    deadline = time.monotonic() + timeout
+    # a restore ends the releases the crash interrupted first, through their functions: give it longer
+    deadline = time.monotonic() + (timeout if saved is None else 6 * timeout)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise DeployError(f"The sandbox exited at start: {_last_line(STATE / 'server.out')} "
@@ -123,10 +124,10 @@ def _say_restored(console: Console, saved: statefile.Header | None) -> None:
     data = json.loads((STATE / "server.json").read_text())
     console.step(f"restored the sandbox's state ({saved.size / 1e6:.1f} MB, saved at "
                  f"{time.strftime('%H:%M:%S', time.localtime(saved.written))}); its tasks start again")
-    for arn in data.get("interrupted", []):
-        console.step(f"release {arn.rsplit(':', 1)[-1]} was running when the sandbox stopped: it was ended as "
-                     "interrupted (Sandbox.Interrupted), its lock released and the operators told; "
-                     "`python3 deploy.py history` shows it")
+    for line in data.get("interrupted", []):
+        console.step(f"release {line}")
+    if data.get("interrupted"):
+        console.step("those releases were running when the sandbox stopped; `python3 deploy.py history` shows them")
 
 
 def _last_line(path: Path) -> str:

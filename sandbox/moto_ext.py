@@ -197,12 +197,20 @@ def reset() -> None:
 
 
 def forget_targets() -> None:
-    """Deregister every target of every target group: after a restart, the tasks they were have ended."""
-    for accounts in elbv2_backends.values():
-        for backend in accounts.values():
+    """Deregister the targets that were the sandbox's ECS tasks (their loopback addresses): after a restart, those
+    tasks have ended. Targets registered otherwise stay."""
+    for accounts in list(elbv2_backends.values()):
+        for backend in list(accounts.values()):
             for group in backend.target_groups.values():
-                group.deregister([{"Id": target_id} for target_id in list(group.targets)])
+                group.deregister([{"Id": target_id} for target_id in list(group.targets) if _loopback(target_id)])
     TARGET_HEALTH.clear()
+
+
+def _loopback(target_id: str) -> bool:
+    try:
+        return ipaddress.ip_address(target_id).is_loopback
+    except ValueError:
+        return False
 
 
 def set_target_health(target_group_arn: str, target_id: str, state: str, reason: str | None = None,

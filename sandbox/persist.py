@@ -1,16 +1,12 @@
 """The sandbox's AWS state kept on disk: snapshots of every moto backend in use, restored when it starts again.
 
-A snapshot is taken while the sandbox is quiet: the gate lets the requests and emulator passes under way finish
-and holds new ones back for the moment it takes (a Lambda invocation is not held: it waits for its function,
-whose own calls are requests). Every backend goes into one pickle, so an object two services share (a stack's
-target group is the load balancer's) is still one object after a restore. What cannot be pickled as it is gets
-a reducer here: locks come back new, weak maps as maps, a Step Functions execution as its record and history
-without the thread that ran it.
+A snapshot is taken while the sandbox is quiet (`gate`). Every backend goes into one pickle, so an object two
+services share (a stack's target group is the load balancer's) is still one object after a restore. What cannot
+be pickled as it is gets a reducer here: locks come back new, weak maps as maps, a Step Functions execution as
+its record and history without the thread that ran it.
 
 An execution that was RUNNING when the sandbox stopped cannot go on: its interpreter's thread is gone. It is
-ended as ABORTED with `Sandbox.Interrupted`, and `end_interrupted` then lets the engine's own functions do what
-the release would have done on a failure: traffic that was split goes back to blue (the roll-back function), and
-the notify function releases the lock, fails the pipeline's job and tells the operators where production is.
+ended as ABORTED with `Sandbox.Interrupted`; `interrupted` then ends the release through the engine's functions.
 """
 
 from __future__ import annotations
@@ -27,14 +23,12 @@ import threading
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -44,93 +38,13 @@ from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend.execution import Execution, SyncExecution
 
 from . import statefile
+from .gate import Gate
 
 LOG = logging.getLogger("sandbox.persist")
 INTERRUPTED = "Sandbox.Interrupted"
-# The engine's states whose functions end a release that can no longer run (statemachines/release.asl.json).
-ROLL_BACK_STATE, NOTIFY_STATE = "Roll traffic back", "Notify the operators"
 
 Getter = Callable[[], Any]
 Setter = Callable[[Any], None]
-
-
-class Gate:
-    """Requests and emulator passes go through freely, except while a snapshot is taken; it counts the changes."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._active = 0
-        self._closed = False
-        self.changes = 0  # activities that may have changed the state
-
-    @contextmanager
-    def activity(self, changing: bool = True) -> Iterator[None]:
-        with self._changed:
-            self._changed.wait_for(lambda: not self._closed)
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._active -= 1
-                self.changes += changing
-                self._changed.notify_all()
-
-    def touch(self) -> None:
-        """Something outside the gate changed the state (a pipeline's run, between its requests)."""
-        with self._changed:
-            self.changes += 1
-
-    @contextmanager
-    def quiet(self, timeout: float) -> Iterator[bool]:
-        """Hold new activities back until the ones under way have ended (True), or `timeout` passed (False:
-        one of them may be waiting for something held back, so the gate opens again and nothing is taken)."""
-        with self._changed:
-            self._closed = True
-            quiet = self._changed.wait_for(lambda: self._active == 0, timeout)
-        try:
-            yield quiet
-        finally:
-            with self._changed:
-                self._closed = False
-                self._changed.notify_all()
-
-    def wsgi(self, app: Callable[..., Any]) -> Callable[..., Any]:
-        def gated(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-            if environ.get("PATH_INFO", "").endswith("/invocations"):  # waits for its function's own requests
-                return app(environ, start_response)
-            with self.activity(changing=changes_state(environ)):
-                return list(app(environ, start_response))  # the body is built inside the gate
-
-        return gated
-
-
-_READS = ("Describe", "List", "Get", "BatchGet", "Query", "Scan")
-
-
-def changes_state(environ: dict[str, Any]) -> bool:
-    """Whether an AWS request may change the state: any but a read (Describe*, List*, Get*, ...), by its operation
-    where the protocol names it (JSON's target, CBOR's path, the query protocol's Action), else its method."""
-    operation = str(environ.get("HTTP_X_AMZ_TARGET") or "").rpartition(".")[2]
-    path = str(environ.get("PATH_INFO") or "")
-    if not operation and "/operation/" in path:
-        operation = path.rsplit("/", 1)[-1]
-    if not operation:
-        operation = _action(environ)
-    if operation:
-        return not operation.startswith(_READS)
-    return environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
-
-
-def _action(environ: dict[str, Any]) -> str:
-    found = parse_qs(str(environ.get("QUERY_STRING") or "")).get("Action")
-    if found:
-        return found[0]
-    if not str(environ.get("CONTENT_TYPE") or "").startswith("application/x-www-form-urlencoded"):
-        return ""
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    environ["wsgi.input"] = io.BytesIO(body)  # read once here; moto reads it again
-    return str((parse_qs(body.decode(errors="replace")).get("Action") or [""])[0])
 
 
 @dataclass
@@ -147,6 +61,7 @@ class Store:
         self.extras: dict[str, Extra] = {}
         self._last: bytes | None = None
         self.saves = self.writes = 0
+        self._saving = threading.Lock()  # the loop's snapshot and the last one at shutdown never overlap
         self.figures: dict[str, Any] = {"maxHeldSeconds": 0.0}
         self._saved_changes = -1
         self._running: list[tuple[str, int]] = []
@@ -156,6 +71,10 @@ class Store:
 
     def save(self, timeout: float = 2.0) -> bool:
         """Take a snapshot and write it if anything changed; False when the sandbox did not get quiet in time."""
+        with self._saving:
+            return self._save(timeout)
+
+    def _save(self, timeout: float) -> bool:
         # a running execution's thread changes its history outside the gate: its length says whether it moved
         running = [(e.exec_arn, _history_length(e)) for e in running_executions()]
         if self.gate.changes == self._saved_changes and running == self._running:
@@ -178,8 +97,9 @@ class Store:
         self._saved_changes, self._running = changes, running
         self.saves += 1
         self.figures = {"saves": self.saves, "writes": self.writes, "bytes": len(payload),
-                        "heldSeconds": round(held, 4), "maxHeldSeconds": max(self.figures["maxHeldSeconds"], held),
-                        "seconds": round(time.monotonic() - started, 4)}
+                        "heldSeconds": round(held, 4),
+                        "maxHeldSeconds": round(max(self.figures["maxHeldSeconds"], held), 4),
+                        "seconds": round(time.monotonic() - started, 4), "savedAt": time.time()}
         return True
 
     def _failed(self, exc: Exception) -> None:
@@ -217,17 +137,18 @@ def dumps(value: Any) -> bytes:
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = _REDUCERS
-    for attempt in range(5):
+    attempts = 5
+    while True:
+        out.seek(0)
+        out.truncate()
+        pickler.clear_memo()
         try:
-            out.seek(0)
-            out.truncate()
-            pickler.clear_memo()
             pickler.dump(value)
             return out.getvalue()
         except RuntimeError:  # a thread outside the gate (a running execution's) changed a dict meanwhile
-            if attempt == 4:
+            attempts -= 1
+            if not attempts:
                 raise
-    raise AssertionError("unreachable")
 
 
 def _backends() -> list[tuple[str, str, dict[str, Any]]]:
@@ -352,8 +273,8 @@ _REDUCERS: dict[Any, Any] = {
 def running_executions() -> list[Execution]:
     found = []
     for backend_dict in list(_in_use()):
-        for regions in backend_dict.values():
-            for backend in regions.values():
+        for regions in list(backend_dict.values()):
+            for backend in list(regions.values()):
                 for machine in getattr(backend, "state_machines", []):
                     found += [e for e in getattr(machine, "executions", []) if isinstance(e, Execution)
                               and e.exec_status == ExecutionStatus.RUNNING]

@@ -25,15 +25,16 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from . import inbox, interrupted, lambda_runtime, moto_ext, statefile
 from .ecs import EcsEmulator
+from .gate import Gate
 from .lb_metrics import LoadBalancerMetrics
 from .loadbalancer import HealthChecker, Proxies
-from .persist import Gate, Store
+from .persist import Store
 from .pipeline.api import install_api
 from .pipeline.runner import PipelineRunner
 from .web import make_server
 
 LOG = logging.getLogger("sandbox")
-SNAPSHOT_SECONDS = float(os.environ.get("SANDBOX_SNAPSHOT_SECONDS", "1"))
+SNAPSHOT_SECONDS = 1.0  # what a crash can lose: the changes of the last second
 
 
 def loop(stop: threading.Event, period: float, work: Callable[[], object], name: str) -> threading.Thread:
@@ -78,6 +79,7 @@ def main() -> None:
     store = Store(args.state, gate)
     keep(store, ecs, pipelines)
     ecs.on_change = pipelines.on_change = gate.touch
+    statefile.remove_leftovers(args.state)
     try:
         ended = store.load()
     except statefile.StateFileError as exc:  # checked by deploy.py first; a file that changed since is refused here
@@ -95,11 +97,13 @@ def main() -> None:
     install_api(pipelines)
     web = make_server("127.0.0.1", args.web_port, endpoint, ecs.describe, state=store.stats)
     threading.Thread(target=web.serve_forever, name="web", daemon=True).start()
-    if ended:
+    ended_lines = []
+    if ended:  # before the sandbox says it is ready: a user's first look sees them ended
         session = boto3.Session(region_name="us-east-1")
-        for line in interrupted.end(ended, session.client("lambda", endpoint_url=endpoint),
-                                    session.client("elbv2", endpoint_url=endpoint)):
-            LOG.warning("interrupted release: %s", line)
+        ended_lines = interrupted.end(ended, session.client("lambda", endpoint_url=endpoint),
+                                      session.client("elbv2", endpoint_url=endpoint))
+        for line in ended_lines:
+            LOG.warning("interrupted release %s", line)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -121,8 +125,7 @@ def main() -> None:
     loop(stop, SNAPSHOT_SECONDS, store.save, "snapshot")
     (args.state / "server.json").write_text(json.dumps({
         "pid": os.getpid(), "endpoint": endpoint, "web_url": f"http://127.0.0.1:{args.web_port}",
-        "lambdaRuntime": runtime, "restored": ended is not None,
-        "interrupted": [e.exec_arn for e in ended or []], "started": time.time()}))
+        "lambdaRuntime": runtime, "interrupted": ended_lines, "started": time.time()}))
     LOG.info("sandbox ready at %s", endpoint)
     stop.wait()
     LOG.info("stopping")

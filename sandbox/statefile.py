@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -58,18 +59,28 @@ def write(state: Path, payload: bytes, written: float) -> None:
     header = {"writer": writer(), "written": written, "size": len(payload),
               "sha256": hashlib.sha256(payload).hexdigest()}
     final = path_in(state)
-    temporary = final.with_name(f".{NAME}.{os.getpid()}.tmp")
-    with temporary.open("wb") as out:
-        out.write(MAGIC + json.dumps(header).encode() + b"\n")
-        out.write(payload)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, final)
+    descriptor, temporary = tempfile.mkstemp(dir=state, prefix=f".{NAME}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(MAGIC + json.dumps(header).encode() + b"\n")
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     folder = os.open(state, os.O_RDONLY)
     try:
         os.fsync(folder)  # the rename itself survives a power loss
     finally:
         os.close(folder)
+
+
+def remove_leftovers(state: Path) -> None:
+    """Temporary files a crash left in the middle of a write: never the saved state itself."""
+    for leftover in state.glob(f".{NAME}.*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def read(state: Path) -> tuple[Header, bytes] | None:
@@ -79,11 +90,10 @@ def read(state: Path) -> tuple[Header, bytes] | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    header = check(path, data)
-    return header, data[len(data) - header.size:]
+    return check(path, data)
 
 
-def check(path: Path, data: bytes) -> Header:
+def check(path: Path, data: bytes) -> tuple[Header, bytes]:
     if not data.startswith(MAGIC):
         raise StateFileError(f"{path} is not a saved sandbox state (it does not start as one), so the sandbox "
                              f"cannot load it. Nothing was changed. To start afresh: {AFRESH}.")
@@ -104,4 +114,4 @@ def check(path: Path, data: bytes) -> Header:
             f"The saved sandbox state {path} is damaged: {len(payload)} of its {header.size} bytes are there "
             f"{'and they do not match their digest' if len(payload) == header.size else '(it was cut short)'}. "
             f"Nothing was changed; the file is left for you to inspect. To start afresh: {AFRESH}.")
-    return header
+    return header, payload

@@ -92,6 +92,10 @@ class PipelineRunner:
                     if getattr(execution, "status", None) == "InProgress":
                         execution.status_summary, execution.status = reason, "Failed"
                         execution.last_update_time = utcnow()
+        for builds in codebuild_backends[ACCOUNT][REGION].build_metadata_history.values():
+            for build in builds:  # a build under way ran in a process that is gone
+                if build.get("buildStatus") == "IN_PROGRESS":
+                    build["buildStatus"], build["currentPhase"], build["buildComplete"] = "FAILED", "COMPLETED", True
 
     # triggers
 
@@ -186,6 +190,7 @@ class PipelineRunner:
                 raise ActionFailed(f"{stage['name']}/{action['name']}: {reason}") from exc
             finally:
                 execution.last_update_time = record.updated
+                self.on_change()
 
     def _finish(self, record: ActionRecord, status: str, error: str = "") -> None:
         with self.lock:  # the error before the status, under the lock the API reads with

@@ -11,7 +11,8 @@ from moto.core.base_backend import BackendDict
 from moto.stepfunctions.parser.backend.execution import Execution
 
 from sandbox import interrupted, statefile
-from sandbox.persist import INTERRUPTED, Gate, Store
+from sandbox.gate import Gate
+from sandbox.persist import INTERRUPTED, Store
 from tests.support.approve import approval_link, decide, request
 from tests.support.world import World
 
@@ -54,6 +55,7 @@ def test_a_restored_world_has_everything_and_ends_the_interrupted_release(world:
     assert notification["Subject"].startswith("Release failed (Sandbox.Interrupted)")
     assert "Production is unchanged" in notification["Message"]
     assert "failed while waiting for approval" in sfn.describe_execution(executionArn=execution)["cause"]
+    assert lines[0].startswith(execution.rsplit(":", 1)[-1])
 
     nxt = world.start(world.request())  # the lock was released: the next release is asked for approval
     _, second = approval_link(world)
@@ -65,7 +67,9 @@ def test_a_restored_world_has_everything_and_ends_the_interrupted_release(world:
 def test_a_task_token_of_a_restored_execution_is_refused(world: World, tmp_path: Path) -> None:
     world.start(world.request())
     approval_link(world)
+    items = world.client("dynamodb").scan(TableName=world.ids["table"])["Items"]
+    token = next(item["taskToken"]["S"] for item in items if "taskToken" in item)
     _lose_and_restore(tmp_path)
-    with pytest.raises(ClientError) as refused:
-        world.client("stepfunctions").send_task_success(taskToken="any", output="{}")
+    with pytest.raises(ClientError) as refused:  # the release's own token: no thread waits for it any more
+        world.client("stepfunctions").send_task_success(taskToken=token, output="{}")
     assert refused.value.response["Error"]["Code"] in ("InvalidToken", "TaskDoesNotExist")

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from sandbox import statefile
-from sandbox.persist import Gate, changes_state, dumps
+from sandbox.gate import Gate, changes_state
+from sandbox.persist import dumps
 
 
 def test_a_state_written_is_read_back_whole(tmp_path: Path) -> None:
@@ -27,6 +28,30 @@ def test_a_state_written_is_read_back_whole(tmp_path: Path) -> None:
     assert payload == b"payload" * 1000 and header.size == 7000 and header.written == 1700000000.0
     assert header.writer == statefile.writer()
     assert [p.name for p in tmp_path.iterdir()] == [statefile.NAME]  # no temporary file left
+
+
+def test_writes_at_the_same_moment_leave_one_whole_state(tmp_path: Path) -> None:
+    def write(byte: bytes) -> None:
+        for _ in range(20):
+            statefile.write(tmp_path, byte * 100_000, time.time())
+
+    writers = [threading.Thread(target=write, args=(byte,)) for byte in (b"a", b"b")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    found = statefile.read(tmp_path)
+    assert found is not None and found[1] in (b"a" * 100_000, b"b" * 100_000)
+    assert [p.name for p in tmp_path.iterdir()] == [statefile.NAME]
+
+
+def test_a_crash_mid_write_leaves_a_temporary_file_the_next_start_removes(tmp_path: Path) -> None:
+    statefile.write(tmp_path, b"whole", 1.0)
+    (tmp_path / f".{statefile.NAME}.k3j4.tmp").write_bytes(b"half")
+    statefile.remove_leftovers(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [statefile.NAME]
+    found = statefile.read(tmp_path)
+    assert found is not None and found[1] == b"whole"
 
 
 def test_no_state_is_no_error(tmp_path: Path) -> None:
@@ -44,6 +69,7 @@ def test_a_write_that_dies_midway_leaves_the_previous_state(tmp_path: Path, monk
         statefile.write(tmp_path, b"second, never whole", 2.0)
     found = statefile.read(tmp_path)
     assert found is not None and found[1] == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == [statefile.NAME]  # its temporary file removed
 
 
 @pytest.mark.parametrize(("damage", "says"), [
@@ -102,6 +128,27 @@ def test_a_query_request_body_is_still_there_for_moto() -> None:
     assert environ["wsgi.input"].read() == b"Action=ModifyListener&ListenerArn=x"
 
 
+def test_a_chunked_body_is_left_alone_and_counts_as_a_change() -> None:
+    environ = _environ(body=b"Action=DescribeListeners")
+    del environ["CONTENT_LENGTH"]
+    assert changes_state(environ) is True
+    assert environ["wsgi.input"].read() == b"Action=DescribeListeners"
+
+
+def test_only_a_lambda_invocation_passes_the_gate_ungated() -> None:
+    gate = Gate()
+    seen: list[bool] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(gate._active == 1)
+        return [b"ok"]
+
+    gated = gate.wsgi(app)
+    gated(_environ("POST", path="/2015-03-31/functions/shop-notify/invocations"), None)
+    gated(_environ("PUT", path="/bucket/logs/invocations"), None)  # an S3 key that only ends like one
+    assert seen == [False, True] and gate.changes == 1
+
+
 def test_a_snapshot_waits_for_the_activities_under_way_and_holds_new_ones() -> None:
     gate = Gate()
     order: list[str] = []
@@ -155,7 +202,7 @@ def test_what_pickle_cannot_take_comes_back_usable() -> None:
     held = [Holder()]
     saved: dict[str, Any] = {"lock": threading.Lock(), "rlock": threading.RLock(),
                              "weak": weakref.WeakValueDictionary({"a": held[0]}),
-             "nested": defaultdict(lambda: defaultdict(dict)), "held": held}
+                             "nested": defaultdict(lambda: defaultdict(dict)), "held": held}
     saved["nested"]["x"]["y"]["z"] = 1
     back = pickle.loads(dumps(saved))  # noqa: S301 - our own bytes
     with back["lock"], back["rlock"]:

@@ -126,7 +126,8 @@ def test_a_release_waiting_for_approval_is_ended_as_interrupted(sandbox: None) -
     finally:
         waiting.kill()
     name = history()[0]["name"]
-    assert f"release {name} was running when the sandbox stopped: it was ended as interrupted" in said
+    assert f"release {name}: Release of shop-code" in said and "with Sandbox.Interrupted" in said
+    assert "those releases were running when the sandbox stopped" in said
     # the release that was waiting says how it ended, through the restart
     assert "Not released (Sandbox.Interrupted)" in out and "'Ask for approval'" in out
 
