@@ -19,10 +19,19 @@ from tests.support.world import World
 pytestmark = pytest.mark.flow
 
 
-def _lose_and_restore(tmp_path: Path) -> list[Execution]:
+def _token(world: World) -> str:
+    items = world.client("dynamodb").scan(TableName=world.ids["table"])["Items"]
+    return str(next(item["taskToken"]["S"] for item in items if "taskToken" in item))
+
+
+def _lose_and_restore(world: World, execution: str, tmp_path: Path) -> list[Execution]:
     store = Store(tmp_path, Gate())
     assert store.save() and statefile.path_in(tmp_path).exists()
-    BackendDict.reset()  # what a crash loses: every backend
+    # The crash: the execution's thread ends (here it is made to end, or it would run on into other tests), and
+    # every backend is lost.
+    world.client("stepfunctions").send_task_failure(taskToken=_token(world), error="Crash", cause="test")
+    world.wait(execution)
+    BackendDict.reset()
     ended = Store(tmp_path, Gate()).load()
     assert ended is not None
     return ended
@@ -35,7 +44,7 @@ def test_a_restored_world_has_everything_and_ends_the_interrupted_release(world:
     sfn = world.client("stepfunctions")
     before = sfn.get_execution_history(executionArn=execution)["events"]
 
-    ended = _lose_and_restore(tmp_path)
+    ended = _lose_and_restore(world, execution, tmp_path)
 
     assert [e.exec_arn for e in ended] == [execution]
     assert world.production_target() == world.ids["Code1"]  # the load balancer, its listeners, as they were
@@ -65,11 +74,10 @@ def test_a_restored_world_has_everything_and_ends_the_interrupted_release(world:
 
 
 def test_a_task_token_of_a_restored_execution_is_refused(world: World, tmp_path: Path) -> None:
-    world.start(world.request())
+    execution = world.start(world.request())
     approval_link(world)
-    items = world.client("dynamodb").scan(TableName=world.ids["table"])["Items"]
-    token = next(item["taskToken"]["S"] for item in items if "taskToken" in item)
-    _lose_and_restore(tmp_path)
+    token = _token(world)
+    _lose_and_restore(world, execution, tmp_path)
     with pytest.raises(ClientError) as refused:  # the release's own token: no thread waits for it any more
         world.client("stepfunctions").send_task_success(taskToken=token, output="{}")
     assert refused.value.response["Error"]["Code"] in ("InvalidToken", "TaskDoesNotExist")
