@@ -66,6 +66,12 @@ def history() -> list[dict[str, Any]]:
     return records
 
 
+def release_in_background(*args: str, output: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """`deploy.py release` left running, as a user's terminal would: the sandbox is killed under it."""
+    return subprocess.Popen([sys.executable, str(ROOT / "deploy.py"), "release", *args, "--health-interval", "2"],
+                            cwd=ROOT, env=env(), stdout=output, stderr=subprocess.STDOUT, text=True)
+
+
 def wait_for_step(*steps: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -113,9 +119,7 @@ def test_an_approved_release_survives_a_kill(sandbox: None) -> None:
 
 
 def test_a_release_waiting_for_approval_is_ended_as_interrupted(sandbox: None) -> None:
-    waiting = subprocess.Popen(
-        [sys.executable, str(ROOT / "deploy.py"), "release", "--image", "sample-app:v3", "--health-interval", "2"],
-        cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    waiting = release_in_background("--image", "sample-app:v3", output=subprocess.PIPE)
     try:
         wait_for_step("Ask for approval")
         link = [link for m in inbox() for link in m["links"] if "/approvals/" in link][-1]
@@ -146,10 +150,7 @@ def test_a_release_waiting_for_approval_is_ended_as_interrupted(sandbox: None) -
 
 
 def test_a_release_interrupted_while_baking_leaves_production_on_the_approved_version(sandbox: None) -> None:
-    baking = subprocess.Popen(
-        [sys.executable, str(ROOT / "deploy.py"), "release", "--image", "sample-app:v5", "--approve",
-         "--bake", "300", "--health-interval", "2"],
-        cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    baking = release_in_background("--image", "sample-app:v5", "--approve", "--bake", "300")
     try:
         wait_for_step("Watch production", "Wait during the bake")
         kill()
@@ -168,10 +169,7 @@ def test_a_release_interrupted_while_baking_leaves_production_on_the_approved_ve
 
 def test_a_release_interrupted_mid_canary_goes_back_to_blue(sandbox: None) -> None:
     before = version(PRODUCTION)
-    canary = subprocess.Popen(
-        [sys.executable, str(ROOT / "deploy.py"), "release", "--image", "sample-app:v7", "--approve",
-         "--strategy", "canary:30:5", "--health-interval", "2"],
-        cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    canary = release_in_background("--image", "sample-app:v7", "--approve", "--strategy", "canary:30:5")
     try:
         wait_for_step("Watch green", "Wait before watching again")
         assert {s["role"]: s["productionShare"] for s in status()["sides"]} == {"live": 70, "test": 30}
